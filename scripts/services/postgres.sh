@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# PostgreSQL 15 (Debian) on 127.0.0.1, for tests and development.
+#
+#   postgres.sh start|stop|status|env
+#
+# Data, socket, log and PID file live under
+# ${IMAGEHOST_SERVICES_DIR:-<repo>/var/services}/postgres. Trust auth, user
+# "postgres", database "imagehost", fsync off: never use this for real data.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+STATE_DIR="${IMAGEHOST_SERVICES_DIR:-$REPO_ROOT/var/services}"
+PG_DIR="$STATE_DIR/postgres"
+DATA_DIR="$PG_DIR/data"
+SOCKET_DIR="$PG_DIR/run"
+LOG_FILE="$PG_DIR/log/postgres.log"
+# Written by the postmaster itself; its first line is the postmaster PID.
+PID_FILE="$DATA_DIR/postmaster.pid"
+
+PG_PORT="${PG_PORT:-15432}"
+PG_DATABASE=imagehost
+PG_BIN=/usr/lib/postgresql/15/bin
+PACKAGES=(postgresql)
+
+log() { printf '[postgres] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# initdb/postgres refuse to run as root: use the postgres system user then.
+if [[ $EUID -eq 0 ]]; then
+    as_owner() { runuser -u postgres -- "$@"; }
+else
+    as_owner() { "$@"; }
+fi
+
+pkg_installed() {
+    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+
+# Install missing Debian packages; `apt-get update` runs at most once an hour
+# (a stamp in the state dir), so all.sh does not update twice.
+ensure_packages() {
+    local missing=() p
+    for p in "$@"; do pkg_installed "$p" || missing+=("$p"); done
+    ((${#missing[@]} == 0)) && return 0
+    [[ $EUID -eq 0 ]] || die "missing packages (${missing[*]}); install them as root"
+    log "installing: ${missing[*]}"
+    mkdir -p "$STATE_DIR"
+    local stamp="$STATE_DIR/.apt-updated" own_policy=""
+    if [[ -z "$(find "$stamp" -mmin -60 2>/dev/null)" ]]; then
+        apt-get update -qq
+        touch "$stamp"
+    fi
+    # Keep the package from starting the system-wide cluster on :5432.
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        own_policy=1
+    fi
+    local rc=0
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+        >"$STATE_DIR/apt-install-postgres.log" 2>&1 || rc=$?
+    [[ -n "$own_policy" ]] && rm -f /usr/sbin/policy-rc.d
+    if ((rc != 0)); then
+        tail -n 30 "$STATE_DIR/apt-install-postgres.log" >&2
+        die "apt-get install failed"
+    fi
+}
+
+is_alive() {
+    local stat
+    stat="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
+    [[ "$stat" != Z* ]]
+}
+
+# Print the postmaster PID if our server is running, or fail.
+running_pid() {
+    local pid args
+    [[ -s "$PID_FILE" ]] || return 1
+    pid="$(head -n 1 "$PID_FILE")"
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    args="$(ps -o args= -p "$pid" 2>/dev/null)" || return 1
+    [[ "$args" == *postgres*"$DATA_DIR"* ]] || return 1
+    echo "$pid"
+}
+
+psql_cmd() {
+    "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"
+}
+
+cmd_start() {
+    if running_pid >/dev/null; then
+        log "already running on 127.0.0.1:$PG_PORT"
+        return 0
+    fi
+    ensure_packages "${PACKAGES[@]}"
+    [[ -x "$PG_BIN/initdb" ]] || die "$PG_BIN/initdb not found"
+
+    mkdir -p "$PG_DIR" "$SOCKET_DIR" "$(dirname "$LOG_FILE")"
+    if [[ $EUID -eq 0 ]]; then
+        chown postgres:postgres "$PG_DIR" "$SOCKET_DIR" "$(dirname "$LOG_FILE")"
+        # The postgres user must be able to reach the state dir.
+        as_owner test -x "$PG_DIR" || die "user postgres cannot access $PG_DIR (check parent dir permissions)"
+    fi
+
+    if [[ ! -s "$DATA_DIR/PG_VERSION" ]]; then
+        log "initdb in $DATA_DIR"
+        as_owner "$PG_BIN/initdb" -D "$DATA_DIR" -U postgres --auth=trust \
+            --encoding=UTF8 --locale=C.UTF-8 >"$PG_DIR/log/initdb.log" 2>&1 \
+            || { tail -n 20 "$PG_DIR/log/initdb.log" >&2; die "initdb failed"; }
+    fi
+    # A crashed server leaves a stale postmaster.pid; postgres itself copes
+    # with that, so nothing to clean here.
+
+    # -D + -l: pg_ctl runs the server detached, -w waits until it accepts
+    # connections.
+    if ! as_owner "$PG_BIN/pg_ctl" start -w -t 30 -D "$DATA_DIR" -l "$LOG_FILE" \
+        -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$SOCKET_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        >/dev/null; then
+        tail -n 20 "$LOG_FILE" >&2
+        die "PostgreSQL did not start"
+    fi
+
+    if [[ "$(psql_cmd -tAc "SELECT 1 FROM pg_database WHERE datname = '$PG_DATABASE'")" != 1 ]]; then
+        psql_cmd -c "CREATE DATABASE $PG_DATABASE"
+    fi
+    log "running on 127.0.0.1:$PG_PORT (pid $(running_pid), state in $PG_DIR)"
+}
+
+cmd_stop() {
+    local pid i
+    if ! pid="$(running_pid)"; then
+        return 0
+    fi
+    # SIGINT = "fast" shutdown: roll back open transactions, close sessions.
+    kill -INT "$pid" 2>/dev/null || true
+    for ((i = 0; i < 150; i++)); do
+        is_alive "$pid" || break
+        sleep 0.1
+    done
+    if is_alive "$pid"; then
+        log "postmaster (pid $pid) still running; sending SIGQUIT (immediate shutdown)"
+        kill -QUIT "$pid" 2>/dev/null || true
+        while is_alive "$pid"; do sleep 0.1; done
+    fi
+    log "stopped (pid $pid)"
+}
+
+cmd_status() {
+    local pid
+    if pid="$(running_pid)"; then
+        printf '%-17s running (pid %s)\n' postgres "$pid"
+    else
+        printf '%-17s stopped\n' postgres
+        return 3
+    fi
+}
+
+cmd_env() {
+    echo "export DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/$PG_DATABASE"
+}
+
+case "${1:-}" in
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    env) cmd_env ;;
+    *)
+        echo "usage: $0 start|stop|status|env" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,1 @@
+"""The catalog: one row per image, in SQLite by default or PostgreSQL."""

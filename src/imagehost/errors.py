@@ -1,0 +1,73 @@
+"""Errors raised by the service, each mapped once to an HTTP status and a JSON code."""
+
+from __future__ import annotations
+
+
+class ImagehostError(Exception):
+    """Base class: `status` is the HTTP status, `code` the JSON `error` field."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ImagehostError):
+    status = 400
+    code = "bad_request"
+
+
+class UnsupportedFormat(BadRequest):
+    code = "unsupported_format"
+
+
+class InvalidImage(BadRequest):
+    code = "invalid_image"
+
+
+class InvalidKey(BadRequest):
+    code = "invalid_key"
+
+
+class LimitExceeded(ImagehostError):
+    """A configured limit (bytes, pixels, frames, SVG size) was exceeded."""
+
+    status = 413
+    code = "limit_exceeded"
+
+
+class Unauthorized(ImagehostError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ImagehostError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ImagehostError):
+    status = 404
+    code = "not_found"
+
+
+class Overloaded(ImagehostError):
+    """The bounded work pool is full: the client should retry later."""
+
+    status = 503
+    code = "overloaded"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StoreUnavailable(ImagehostError):
+    status = 503
+    code = "store_unavailable"
+
+
+class ConfigError(Exception):
+    """Invalid configuration: one line naming the variable, the value and what is allowed."""

@@ -1,0 +1,1 @@
+"""Pure image work on bytes: sniffing, probing, variant specs, rendering, SVG safety."""

@@ -1,0 +1,86 @@
+"""Read an image's header (lazily, no pixel decode) and enforce the limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyvips
+
+from imagehost.errors import InvalidImage, LimitExceeded
+from imagehost.imaging.formats import ImageFormat
+from imagehost.imaging.limits import ImageLimits
+
+_SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: ImageFormat
+    width: int
+    """Width as displayed, i.e. after EXIF orientation."""
+    height: int
+    pages: int
+    orientation: int
+    has_alpha: bool
+
+    @property
+    def animated(self) -> bool:
+        return self.pages > 1
+
+
+def check_size(size: int, limits: ImageLimits) -> None:
+    if size > limits.max_bytes:
+        raise LimitExceeded(
+            f"The image is {size} bytes; the limit (max_upload_bytes) is {limits.max_bytes}."
+        )
+
+
+def probe_image(data: bytes, fmt: ImageFormat, limits: ImageLimits) -> ImageInfo:
+    """Header facts of `data`; raises before any decode if a limit is exceeded."""
+    check_size(len(data), limits)
+    try:
+        header = pyvips.Image.new_from_buffer(data, "")
+    except pyvips.Error as exc:
+        raise InvalidImage(
+            f"Bad format: the {fmt.value} data cannot be read ({_first_line(exc)})."
+        ) from None
+    width, height = header.width, header.height
+    pages = _int_field(header, "n-pages", 1) if fmt.animatable else 1
+    orientation = _int_field(header, "orientation", 1) if fmt is ImageFormat.JPEG else 1
+    if orientation in _SWAPPING_ORIENTATIONS:
+        width, height = height, width
+    info = ImageInfo(fmt, width, height, pages, orientation, bool(header.hasalpha()))
+    check_limits(info, limits)
+    return info
+
+
+def check_limits(info: ImageInfo, limits: ImageLimits) -> None:
+    if info.width < 1 or info.height < 1:
+        raise InvalidImage("The image has no pixels.")
+    if info.format is ImageFormat.SVG and max(info.width, info.height) > limits.max_svg_side:
+        raise LimitExceeded(
+            f"The SVG declares {info.width}x{info.height}; the limit (max_svg_side) is "
+            f"{limits.max_svg_side} px per side."
+        )
+    if info.pages > limits.max_frames:
+        raise LimitExceeded(
+            f"The image has {info.pages} frames; the limit (max_frames) is {limits.max_frames}."
+        )
+    pixels = info.width * info.height * info.pages
+    if pixels > limits.max_pixels:
+        raise LimitExceeded(
+            f"The image has {pixels} pixels ({info.width}x{info.height}"
+            f"{f' x {info.pages} frames' if info.pages > 1 else ''}); "
+            f"the limit (max_pixels) is {limits.max_pixels}."
+        )
+
+
+def _int_field(image: pyvips.Image, name: str, default: int) -> int:
+    if image.get_typeof(name) == 0:
+        return default
+    return int(image.get(name))
+
+
+def _first_line(exc: pyvips.Error) -> str:
+    detail = (exc.detail or exc.message or "").strip().splitlines()
+    return detail[-1] if detail else "unreadable"

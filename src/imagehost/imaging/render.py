@@ -1,0 +1,204 @@
+"""Rendering: decode an original once, then encode every variant from that decode."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyvips
+
+from imagehost.errors import InvalidImage
+from imagehost.imaging.formats import ImageFormat
+from imagehost.imaging.probe import ImageInfo
+from imagehost.imaging.variants import Crop, Extent, Resize, VariantSpec, gravity_offset
+
+ACCEPTED_LOADERS = ("VipsForeignLoadJpeg", "VipsForeignLoadPng", "VipsForeignLoadNsgif",
+                    "VipsForeignLoadWebp", "VipsForeignLoadSvg")
+WHITE = [255, 255, 255]
+
+
+def configure_libvips(concurrency: int) -> None:
+    """Process-wide libvips set-up: only the loaders we accept (libvips would otherwise sniff
+    dozens of formats), no operation cache (uploads never repeat, and the cache would pin
+    their buffers), and `concurrency` threads per image (0: libvips' default)."""
+    pyvips.operation_block_set("VipsForeignLoad", True)
+    for loader in ACCEPTED_LOADERS:
+        pyvips.operation_block_set(loader, False)
+    pyvips.cache_set_max(0)
+    if concurrency:
+        pyvips.concurrency_set(concurrency)
+
+
+@dataclass(frozen=True)
+class RenderedVariant:
+    spec: VariantSpec
+    format: ImageFormat
+    data: bytes
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    variants: tuple[RenderedVariant, ...]
+    original: bytes | None
+    """Re-encoded original when it had to change (auto-orientation), else None."""
+    seconds: float
+
+
+def render_variants(data: bytes, info: ImageInfo, specs: Sequence[VariantSpec],
+                    *, orient_original: bool = False) -> RenderResult:
+    """Decode `data` once at the largest scale any variant needs and encode every variant."""
+    started = time.perf_counter()
+    rotate_original = orient_original and info.format is ImageFormat.JPEG and info.orientation != 1
+    try:
+        if rotate_original:
+            base = _load_full(data, info).autorot().copy_memory()
+            original: bytes | None = _encode_original_jpeg(base)
+        else:
+            base = _load_base(data, info, specs)
+            original = None
+        variants = tuple(_render_one(base, info, spec) for spec in specs)
+    except pyvips.Error as exc:
+        raise InvalidImage(f"Bad format: the image cannot be decoded ({_detail(exc)}).") from None
+    return RenderResult(variants, original, time.perf_counter() - started)
+
+
+def apply_edit(data: bytes, info: ImageInfo, *, crop: Crop | None = None,
+               rotation: int = 0) -> bytes:
+    """Crop and/or rotate an original (every frame), re-encoded in its own format."""
+    try:
+        image = _load_full(data, info).autorot()
+        if crop is not None:
+            left, top, width, height = crop.region(image.width, _page_height(image))
+            image = _per_page(image, lambda p: p.extract_area(left, top, width, height))
+        if rotation:
+            angle = {90: "d90", -90: "d270", 270: "d270", 180: "d180"}[rotation]
+            image = _per_page(image, lambda p: p.rot(angle))
+        return encode(image, info.format, quality=95, keep_metadata=True)
+    except pyvips.Error as exc:
+        raise InvalidImage(f"Bad format: the image cannot be decoded ({_detail(exc)}).") from None
+
+
+def encode(image: pyvips.Image, fmt: ImageFormat, *, quality: int,
+           keep_metadata: bool = False) -> bytes:
+    keep = "all" if keep_metadata else "none"
+    if fmt is ImageFormat.JPEG:
+        if image.hasalpha():
+            image = image.flatten(background=WHITE)
+        return image.jpegsave_buffer(Q=quality, keep=keep, optimize_coding=True)
+    if fmt is ImageFormat.PNG:
+        return image.pngsave_buffer(compression=min(9, quality // 10), filter="none", keep=keep)
+    if fmt is ImageFormat.GIF:
+        return image.gifsave_buffer(keep=keep)
+    if fmt is ImageFormat.WEBP:
+        return image.webpsave_buffer(Q=quality, keep=keep)
+    raise InvalidImage(f"Cannot encode {fmt.value}.")
+
+
+def _load_options(info: ImageInfo) -> str:
+    return "fail_on=error,n=-1" if info.animated else "fail_on=error"
+
+
+def _load_full(data: bytes, info: ImageInfo) -> pyvips.Image:
+    return pyvips.Image.new_from_buffer(data, "", fail_on="error",
+                                        **({"n": -1} if info.animated else {}))
+
+
+def _load_base(data: bytes, info: ImageInfo, specs: Sequence[VariantSpec]) -> pyvips.Image:
+    """The oriented image at the smallest resolution that still serves every variant."""
+    scale = max((spec.source_scale(info.width, info.height) for spec in specs), default=1.0)
+    width = max(1, math.ceil(info.width * scale))
+    height = max(1, math.ceil(info.height * scale))
+    image = pyvips.Image.thumbnail_buffer(data, width, height=height, size="down",
+                                          option_string=_load_options(info))
+    return image.copy_memory()
+
+
+def _render_one(base: pyvips.Image, info: ImageInfo, spec: VariantSpec) -> RenderedVariant:
+    image = base
+    logical = (info.width, info.height)
+    for step in spec.steps:
+        if isinstance(step, Crop):
+            image, logical = _crop(image, logical, step)
+        elif isinstance(step, Resize):
+            logical = step.target(*logical)
+            image = _resize_to(image, *logical)
+        elif isinstance(step, Extent):
+            image = _resize_to(image, *logical)
+            image = _extent(image, step)
+            logical = (image.width, _page_height(image))
+    image = _resize_to(image, *logical)
+    fmt = spec.output_format(info.format)
+    if fmt is ImageFormat.JPEG and image.hasalpha():
+        image = image.flatten(background=WHITE)
+    data = encode(image, fmt, quality=spec.quality)
+    return RenderedVariant(spec, fmt, data, image.width, _page_height(image))
+
+
+def _resize_to(image: pyvips.Image, width: int, height: int) -> pyvips.Image:
+    if image.width == width and _page_height(image) == height:
+        return image
+    return image.thumbnail_image(width, height=height, size="force")
+
+
+def _crop(image: pyvips.Image, logical: tuple[int, int],
+          step: Crop) -> tuple[pyvips.Image, tuple[int, int]]:
+    left, top, width, height = step.region(*logical)
+    sx, sy = image.width / logical[0], _page_height(image) / logical[1]
+    box = (int(left * sx), int(top * sy), max(1, round(width * sx)), max(1, round(height * sy)))
+    return _per_page(image, lambda p: p.extract_area(*box)), (width, height)
+
+
+def _extent(image: pyvips.Image, step: Extent) -> pyvips.Image:
+    width, height = step.target(image.width, _page_height(image))
+
+    def one(page: pyvips.Image) -> pyvips.Image:
+        left, top = gravity_offset(step.gravity, page.width, page.height, width, height)
+        if left >= 0 and top >= 0:
+            return page.extract_area(left, top, width, height)
+        background = [*WHITE, 255] if page.bands == 4 else [255] * page.bands
+        return page.gravity(_vips_gravity(step.gravity), width, height,
+                            extend="background", background=background)
+
+    return _per_page(image, one)
+
+
+def _per_page(image: pyvips.Image, operation) -> pyvips.Image:
+    page_height = _page_height(image)
+    pages = image.height // page_height
+    if pages <= 1:
+        return operation(image)
+    frames = [operation(image.extract_area(0, i * page_height, image.width, page_height))
+              for i in range(pages)]
+    joined = pyvips.Image.arrayjoin(frames, across=1).copy()
+    joined.set_type(pyvips.GValue.gint_type, "page-height", frames[0].height)
+    return joined
+
+
+def _page_height(image: pyvips.Image) -> int:
+    if image.get_typeof("page-height"):
+        page_height = int(image.get("page-height"))
+        if 0 < page_height <= image.height and image.height % page_height == 0:
+            return page_height
+    return image.height
+
+
+_VIPS_GRAVITY = {"centre": "centre", "north": "north", "south": "south", "east": "east",
+                 "west": "west", "northeast": "north-east", "northwest": "north-west",
+                 "southeast": "south-east", "southwest": "south-west"}
+
+
+def _vips_gravity(gravity: str) -> str:
+    return _VIPS_GRAVITY[gravity]
+
+
+def _encode_original_jpeg(image: pyvips.Image) -> bytes:
+    return image.jpegsave_buffer(Q=95, keep="all", optimize_coding=True)
+
+
+def _detail(exc: pyvips.Error) -> str:
+    lines = (exc.detail or exc.message or "").strip().splitlines()
+    return lines[-1] if lines else "unreadable"

@@ -1,0 +1,1 @@
+"""Use cases, free of HTTP: each takes its collaborators explicitly."""

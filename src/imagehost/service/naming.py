@@ -1,0 +1,25 @@
+"""Image keys: c2corg's `<unix seconds>_<random>.<ext>`."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+from imagehost.errors import InvalidKey
+from imagehost.imaging.formats import ImageFormat
+
+ORIGINAL_KEY = re.compile(r"^\d+_\d+\.(jpg|png|gif|svg|webp)$")
+
+
+def new_image_key(fmt: ImageFormat, now: float | None = None) -> str:
+    seconds = int(time.time() if now is None else now)
+    return f"{seconds}_{secrets.randbelow(2**31)}.{fmt.extension}"
+
+
+def check_original_key(key: str) -> str:
+    """A c2corg original key (`\\d+_\\d+.ext`); older keys have unpadded random parts."""
+    if not ORIGINAL_KEY.match(key):
+        raise InvalidKey(f"Invalid image key {key!r}: expected <digits>_<digits>."
+                         "(jpg|png|gif|svg|webp).")
+    return key

@@ -1,0 +1,48 @@
+"""The Store protocol every backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    content_type: str
+    last_modified: datetime
+    etag: str
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A flat namespace of objects. Writes are atomic: a reader never sees half an object."""
+
+    name: str
+
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+
+    def get(self, key: str) -> bytes:
+        """The object's bytes; raises imagehost.errors.NotFound if it does not exist."""
+        ...
+
+    def head(self, key: str) -> ObjectInfo | None: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def copy_to(self, key: str, target: Store) -> None:
+        """Copy `key` into `target` under the same key (server-side where possible)."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove `key`; a missing key is not an error."""
+        ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+    def check(self) -> None:
+        """Raise if the store cannot be used (for /health)."""
+        ...

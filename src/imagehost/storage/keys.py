@@ -1,0 +1,36 @@
+"""Object keys that cannot escape their store."""
+
+from __future__ import annotations
+
+import mimetypes
+import posixpath
+
+from imagehost.errors import InvalidKey
+
+MAX_KEY_LENGTH = 1024
+
+
+def validate_key(key: str) -> str:
+    """Return `key` if it is a safe relative path inside a store, else raise InvalidKey."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidKey(f"Invalid key: must be 1..{MAX_KEY_LENGTH} characters.")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+        raise InvalidKey("Invalid key: control characters are not allowed.")
+    if "\\" in key:
+        raise InvalidKey("Invalid key: backslashes are not allowed.")
+    if key.startswith("/"):
+        raise InvalidKey("Invalid key: absolute paths are not allowed.")
+    segments = key.split("/")
+    if any(segment in ("", ".", "..") for segment in segments):
+        raise InvalidKey("Invalid key: empty, '.' and '..' segments are not allowed.")
+    if segments[0].startswith(".tmp"):
+        raise InvalidKey("Invalid key: the .tmp prefix is reserved.")
+    return key
+
+
+def content_type_for(key: str) -> str:
+    ext = posixpath.splitext(key)[1].lower()
+    known = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
+             ".gif": "image/gif", ".webp": "image/webp", ".svg": "image/svg+xml",
+             ".avif": "image/avif", ".json": "application/json"}
+    return known.get(ext) or mimetypes.guess_type(key)[0] or "application/octet-stream"

@@ -1,0 +1,95 @@
+"""The FastAPI app factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+import imagehost
+from imagehost.catalog.database import create_catalog_engine, migrate
+from imagehost.catalog.images import ImageCatalog
+from imagehost.config import Settings, load_settings
+from imagehost.errors import Overloaded
+from imagehost.imaging.render import configure_libvips
+from imagehost.service.expiry import expire_incoming
+from imagehost.service.policy import ImagePolicy
+from imagehost.storage.factory import build_stores
+from imagehost.web import admin, c2corg
+from imagehost.web.errors import install_error_handlers
+from imagehost.web.metrics import Metrics
+from imagehost.web.middleware import (
+    BodyLimitMiddleware,
+    CorsMiddleware,
+    ErrorMiddleware,
+    MetricsMiddleware,
+)
+from imagehost.web.pool import WorkPool
+from imagehost.web.state import Services
+
+log = logging.getLogger(__name__)
+FORM_OVERHEAD_BYTES = 64 * 1024
+
+
+def build_services(settings: Settings) -> Services:
+    configure_libvips(settings.vips_concurrency)
+    settings.temp_folder.mkdir(parents=True, exist_ok=True)
+    engine = create_catalog_engine(settings.database_url)
+    migrate(engine)
+    return Services(settings=settings, policy=ImagePolicy.from_settings(settings),
+                    stores=build_stores(settings), catalog=ImageCatalog(engine),
+                    pool=WorkPool(settings.render_threads, settings.render_queue),
+                    metrics=Metrics())
+
+
+def create_app(settings: Settings) -> FastAPI:
+    svc = build_services(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(_sweep_incoming(svc))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            svc.pool.shutdown()
+            svc.catalog.engine.dispose()
+
+    app = FastAPI(title="imagehost", version=imagehost.__version__, lifespan=lifespan,
+                  description="Image backend: upload, variants, publish, serve.")
+    app.state.services = svc
+    install_error_handlers(app)
+    for router in (c2corg.router, admin.router):
+        app.include_router(router, prefix=settings.prefix)
+    app.add_middleware(BodyLimitMiddleware,
+                       max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    app.add_middleware(MetricsMiddleware, metrics=svc.metrics)
+    app.add_middleware(ErrorMiddleware)
+    app.add_middleware(CorsMiddleware, origins=settings.allowed_origins)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """uvicorn's factory entry point (`--workers` > 1 re-imports the app in each process)."""
+    return create_app(load_settings())
+
+
+async def _sweep_incoming(svc: Services) -> None:
+    interval = svc.settings.expire_interval
+    if not interval:
+        return
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            report = await svc.pool.run(
+                expire_incoming, older_than=svc.settings.expire_after, policy=svc.policy,
+                incoming=svc.stores.incoming, catalog=svc.catalog)
+            if report.objects:
+                log.info("expired %d incoming objects", len(report.objects))
+        except Overloaded:
+            continue
+        except Exception:
+            log.exception("incoming sweep failed")

@@ -1,0 +1,29 @@
+"""Prometheus metrics, one registry per app."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("imagehost_requests_total", "HTTP requests",
+                                ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("imagehost_request_seconds", "HTTP request latency",
+                                 ["method", "route"], buckets=_LATENCY_BUCKETS,
+                                 registry=self.registry)
+        self.uploads = Counter("imagehost_uploads_total", "Accepted uploads", ["format"],
+                               registry=self.registry)
+        self.upload_bytes = Counter("imagehost_upload_bytes_total", "Bytes of accepted uploads",
+                                    registry=self.registry)
+        self.render_seconds = Histogram("imagehost_render_seconds",
+                                        "Time to decode an original and encode its variants",
+                                        buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.pool_in_flight = Gauge("imagehost_pool_in_flight", "Jobs running or waiting",
+                                    registry=self.registry)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,28 @@
+"""What the routers share, built once per app and passed along explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from imagehost.catalog.images import ImageCatalog
+from imagehost.config import Settings
+from imagehost.service.policy import ImagePolicy
+from imagehost.storage.factory import Stores
+from imagehost.web.metrics import Metrics
+from imagehost.web.pool import WorkPool
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    policy: ImagePolicy
+    stores: Stores
+    catalog: ImageCatalog
+    pool: WorkPool
+    metrics: Metrics
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
