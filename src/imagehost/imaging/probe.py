@@ -38,6 +38,9 @@ def check_size(size: int, limits: ImageLimits) -> None:
 def probe_image(data: bytes, fmt: ImageFormat, limits: ImageLimits) -> ImageInfo:
     """Header facts of `data`; raises before any decode if a limit is exceeded."""
     check_size(len(data), limits)
+    if fmt is ImageFormat.GIF and not data.rstrip(b"\x00").endswith(b";"):
+        # libnsgif decodes a truncated GIF without complaint, whatever fail_on says
+        raise InvalidImage("Bad format: the GIF is truncated (no trailer).")
     try:
         header = pyvips.Image.new_from_buffer(data, "")
     except pyvips.Error as exc:

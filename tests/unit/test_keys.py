@@ -1,0 +1,49 @@
+"""Keys: new keys follow c2corg's scheme, stored keys cannot escape their store."""
+
+import re
+
+import pytest
+
+from imagehost.errors import InvalidKey
+from imagehost.imaging.formats import ImageFormat
+from imagehost.service.naming import check_original_key, new_image_key
+from imagehost.storage.keys import content_type_for, validate_key
+
+
+def test_new_keys_are_seconds_underscore_random() -> None:
+    keys = {new_image_key(ImageFormat.JPEG, 1_700_000_000.7) for _ in range(50)}
+    assert all(re.fullmatch(r"1700000000_\d{1,10}\.jpg", key) for key in keys)
+    assert all(int(key.split("_")[1].split(".")[0]) < 2**31 for key in keys)
+    assert len(keys) > 45
+    assert max(len(k) for k in keys) <= 30   # v6_api's filename column is String(30)
+
+
+@pytest.mark.parametrize("key", ["1475660224_882910455.jpg", "1_2.png", "12_3.gif", "1_0.svg",
+                                 "1_2.webp"])
+def test_original_keys_accept_unpadded_random_parts(key: str) -> None:
+    assert check_original_key(key) == key
+
+
+@pytest.mark.parametrize("key", ["abc.jpg", "1_2.tiff", "1_2BI.jpg", "../1_2.jpg", "1_2.jpg/x",
+                                 "", "1_2.JPG"])
+def test_malformed_original_keys_are_refused(key: str) -> None:
+    with pytest.raises(InvalidKey):
+        check_original_key(key)
+
+
+@pytest.mark.parametrize("key", ["../etc/passwd", "a/../../b", "/abs", "a\\b", "a\x00b",
+                                 "a\nb", "a//b", "./a", "", "x" * 1025, ".tmp/x"])
+def test_store_keys_cannot_escape(key: str) -> None:
+    with pytest.raises(InvalidKey):
+        validate_key(key)
+
+
+def test_store_keys_may_have_folders() -> None:
+    assert validate_key("plots/site-4/cam1.jpg") == "plots/site-4/cam1.jpg"
+
+
+@pytest.mark.parametrize(("key", "content_type"), [
+    ("a.jpg", "image/jpeg"), ("a.png", "image/png"), ("a.gif", "image/gif"),
+    ("a.svg", "image/svg+xml"), ("a.webp", "image/webp")])
+def test_content_type_comes_from_the_extension(key: str, content_type: str) -> None:
+    assert content_type_for(key) == content_type
