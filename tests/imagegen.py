@@ -97,7 +97,7 @@ def photo_png(width: int, height: int, alpha: bool = False) -> bytes:
 
 def animated_gif(width: int, height: int, frames: int = 5) -> bytes:
     """Looping GIF whose ``frames`` pages each show a square in a different place."""
-    return _frames(width, height, frames).gifsave_buffer(keep="none")
+    return _frames(width, height, frames).gifsave_buffer(effort=1, dither=0, keep="none")
 
 
 def animated_webp(width: int, height: int, frames: int = 3) -> bytes:
@@ -244,7 +244,7 @@ def gif_frame_bomb(frames: int = 1000, width: int = 2, height: int = 2) -> bytes
     y = pyvips.Image.xyz(width, height * frames)[1]
     grey = ((y / height).floor() % 2 * 255).cast("uchar")
     strip = _animation(grey.bandjoin([grey, grey]), height, delay_ms=10)
-    return strip.gifsave_buffer(keep="none")
+    return strip.gifsave_buffer(effort=1, dither=0, keep="none")
 
 
 def bmp_like_garbage(size: int = 512) -> bytes:
@@ -257,18 +257,22 @@ def text_file() -> bytes:
     return b"This is not an image, just some plain text pretending to be one.\n" * 4
 
 
-def _header(data: bytes) -> pyvips.Image:
-    """Lazily open ``data`` (header only, no pixel decode)."""
-    return pyvips.Image.new_from_buffer(data, "")
+def _exif(data: bytes) -> dict[str, dict[int, object]]:
+    """The EXIF IFDs (piexif layout) of the ``exif-data`` blob libvips finds, or {}."""
+    image = pyvips.Image.new_from_buffer(data, "")  # header only, no pixel decode
+    return piexif.load(image.get("exif-data")) if image.get_typeof("exif-data") else {}
 
 
 def has_exif_gps(data: bytes) -> bool:
-    """True if libvips sees an EXIF GPSLatitude or GPSLongitude tag in the image."""
-    fields = set(_header(data).get_fields())
-    return bool(fields & {"exif-ifd3-GPSLatitude", "exif-ifd3-GPSLongitude"})
+    """True if the image's EXIF has a GPSLatitude or GPSLongitude tag."""
+    gps = _exif(data).get("GPS", {})
+    return piexif.GPSIFD.GPSLatitude in gps or piexif.GPSIFD.GPSLongitude in gps
 
 
 def exif_orientation(data: bytes) -> int | None:
-    """The EXIF orientation libvips reads from ``data`` (1..8), or None if absent."""
-    image = _header(data)
-    return int(image.get("orientation")) if image.get_typeof("orientation") else None
+    """The EXIF Orientation tag (1..8), or None if there is no EXIF or no such tag.
+
+    Not libvips' ``orientation`` field: tiffload sets that to 1 from the TIFF tag.
+    """
+    value = _exif(data).get("0th", {}).get(piexif.ImageIFD.Orientation)
+    return None if value is None else int(value)

@@ -72,15 +72,24 @@ is_alive() {
     [[ "$stat" != Z* ]]
 }
 
-# Print the postmaster PID if our server is running, or fail.
+re_escape() { printf '%s' "$1" | sed 's/[]\.*^$+?(){}|[]/\\&/g'; }
+
+# Print the postmaster PID if our server is running, or fail. The PID file is
+# the reference; if it is gone (state dir deleted under a running server), the
+# postmaster is found by its exact command line (our data dir) instead.
 running_pid() {
-    local pid args
-    [[ -s "$PID_FILE" ]] || return 1
-    pid="$(head -n 1 "$PID_FILE")"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    args="$(ps -o args= -p "$pid" 2>/dev/null)" || return 1
-    [[ "$args" == *postgres*"$DATA_DIR"* ]] || return 1
-    echo "$pid"
+    local pid regex
+    regex="^$(re_escape "$PG_BIN/postgres -D $DATA_DIR")( |\$)"
+    if [[ -s "$PID_FILE" ]]; then
+        pid="$(head -n 1 "$PID_FILE")"
+        if [[ "$pid" =~ ^[0-9]+$ && "$(ps -o args= -p "$pid" 2>/dev/null)" =~ $regex ]] \
+            && is_alive "$pid"; then
+            echo "$pid"
+            return 0
+        fi
+    fi
+    pid="$(pgrep -f -- "$regex" | head -n 1)" || true
+    [[ -n "$pid" ]] && is_alive "$pid" && echo "$pid"
 }
 
 psql_cmd() {
@@ -88,6 +97,8 @@ psql_cmd() {
 }
 
 cmd_start() {
+    # Data dir deleted under a running server: it is useless, restart.
+    [[ -s "$DATA_DIR/PG_VERSION" ]] || cmd_stop
     if running_pid >/dev/null; then
         log "already running on 127.0.0.1:$PG_PORT"
         return 0
@@ -128,21 +139,20 @@ cmd_start() {
 
 cmd_stop() {
     local pid i
-    if ! pid="$(running_pid)"; then
-        return 0
-    fi
-    # SIGINT = "fast" shutdown: roll back open transactions, close sessions.
-    kill -INT "$pid" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do
-        is_alive "$pid" || break
-        sleep 0.1
+    while pid="$(running_pid)"; do
+        # SIGINT = "fast" shutdown: roll back open transactions, close sessions.
+        kill -INT "$pid" 2>/dev/null || true
+        for ((i = 0; i < 150; i++)); do
+            is_alive "$pid" || break
+            sleep 0.1
+        done
+        if is_alive "$pid"; then
+            log "postmaster (pid $pid) still running; sending SIGQUIT (immediate shutdown)"
+            kill -QUIT "$pid" 2>/dev/null || true
+            while is_alive "$pid"; do sleep 0.1; done
+        fi
+        log "stopped (pid $pid)"
     done
-    if is_alive "$pid"; then
-        log "postmaster (pid $pid) still running; sending SIGQUIT (immediate shutdown)"
-        kill -QUIT "$pid" 2>/dev/null || true
-        while is_alive "$pid"; do sleep 0.1; done
-    fi
-    log "stopped (pid $pid)"
 }
 
 cmd_status() {

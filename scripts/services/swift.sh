@@ -75,20 +75,41 @@ ensure_packages() {
 
 pid_file() { echo "$RUN_DIR/$1.pid"; }
 
-# Print the PID of a running component, or fail. The command line must still
-# mention our state dir / port, so a recycled PID is not mistaken for ours.
-running_pid() {
-    local name=$1 file pid args
-    file="$(pid_file "$name")"
-    [[ -s "$file" ]] || return 1
-    pid="$(<"$file")"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    args="$(ps -o args= -p "$pid" 2>/dev/null)" || return 1
-    case "$name" in
-        memcached) [[ "$args" == *memcached* && "$args" == *"$SWIFT_MEMCACHED_PORT"* ]] || return 1 ;;
-        *) [[ "$args" == *"$ETC_DIR/$name.conf"* ]] || return 1 ;;
+re_escape() { printf '%s' "$1" | sed 's/[]\.*^$+?(){}|[]/\\&/g'; }
+
+# Anchored regex for a component's command line: it names our state dir, so a
+# recycled PID or another instance is never mistaken for ours.
+cmdline_regex() {
+    case "$1" in
+        memcached) echo "^/usr/bin/memcached .* -P $(re_escape "$(pid_file memcached)")( |\$)" ;;
+        *) echo "^$(re_escape "$SYS_PYTHON $ETC_DIR/launch.py $1 $ETC_DIR/$1.conf")\$" ;;
     esac
-    echo "$pid"
+}
+
+# kill -0 also succeeds for zombies, which PID 1 may reap only later.
+is_alive() {
+    local stat
+    stat="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
+    [[ "$stat" != Z* ]]
+}
+
+# Print the PID of a running component, or fail. The PID file is the
+# reference; if it is gone (state dir deleted under running servers), the
+# process is found by its exact command line instead.
+running_pid() {
+    local name=$1 file pid regex
+    file="$(pid_file "$name")"
+    regex="$(cmdline_regex "$name")"
+    if [[ -s "$file" ]]; then
+        pid="$(<"$file")"
+        if [[ "$pid" =~ ^[0-9]+$ && "$(ps -o args= -p "$pid" 2>/dev/null)" =~ $regex ]] \
+            && is_alive "$pid"; then
+            echo "$pid"
+            return 0
+        fi
+    fi
+    pid="$(pgrep -f -- "$regex" | head -n 1)" || true
+    [[ -n "$pid" ]] && is_alive "$pid" && echo "$pid"
 }
 
 spawn() {
@@ -108,7 +129,8 @@ start_component() {
         memcached)
             local user_opt=()
             [[ $EUID -eq 0 ]] && user_opt=(-u root)
-            spawn memcached /usr/bin/memcached -l 127.0.0.1 -p "$SWIFT_MEMCACHED_PORT" -U 0 -m 64 "${user_opt[@]}"
+            spawn memcached /usr/bin/memcached -l 127.0.0.1 -p "$SWIFT_MEMCACHED_PORT" -U 0 -m 64 \
+                "${user_opt[@]}" -P "$(pid_file memcached)"
             ;;
         *)
             spawn "$name" "$SYS_PYTHON" "$ETC_DIR/launch.py" "$name" "$ETC_DIR/$name.conf"
@@ -116,31 +138,22 @@ start_component() {
     esac
 }
 
-# kill -0 also succeeds for zombies, which PID 1 may reap only later.
-is_alive() {
-    local stat
-    stat="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
-    [[ "$stat" != Z* ]]
-}
-
 stop_component() {
     local name=$1 pid i
-    if ! pid="$(running_pid "$name")"; then
-        rm -f "$(pid_file "$name")"
-        return 0
-    fi
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        is_alive "$pid" || break
-        sleep 0.1
+    while pid="$(running_pid "$name")"; do
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do
+            is_alive "$pid" || break
+            sleep 0.1
+        done
+        if is_alive "$pid"; then
+            log "$name (pid $pid) ignored SIGTERM; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            while is_alive "$pid"; do sleep 0.1; done
+        fi
+        log "stopped $name (pid $pid)"
     done
-    if is_alive "$pid"; then
-        log "$name (pid $pid) ignored SIGTERM; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        while is_alive "$pid"; do sleep 0.1; done
-    fi
     rm -f "$(pid_file "$name")"
-    log "stopped $name (pid $pid)"
 }
 
 # --- configuration ---------------------------------------------------------
@@ -353,6 +366,8 @@ all_running() {
 }
 
 cmd_start() {
+    # State dir deleted under running servers: they are useless, restart.
+    [[ -d "$DEVICES_DIR" ]] || cmd_stop
     if all_running; then
         log "already running (proxy on 127.0.0.1:$SWIFT_PORT)"
         return 0

@@ -13,7 +13,8 @@ from tests import imagegen
     (imagegen.animated_gif(32, 24, 2), ImageFormat.GIF),
     (imagegen.still_webp(32, 24), ImageFormat.WEBP),
     (imagegen.svg(), ImageFormat.SVG),
-    (b'\xef\xbb\xbf<?xml version="1.0"?>\n<!-- c -->\n<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN"'
+    (b'\xef\xbb\xbf<?xml version="1.0"?>\n<!-- c -->\n'
+     b'<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN"'
      b' "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n<svg width="1" height="1"/>',
      ImageFormat.SVG),
 ])
