@@ -81,7 +81,7 @@ re_escape() { printf '%s' "$1" | sed 's/[]\.*^$+?(){}|[]/\\&/g'; }
 # recycled PID or another instance is never mistaken for ours.
 cmdline_regex() {
     case "$1" in
-        memcached) echo "^/usr/bin/memcached .* -P $(re_escape "$(pid_file memcached)")( |\$)" ;;
+        memcached) echo "^/usr/bin/memcached .* -P $(re_escape "$SWIFT_DIR/cache/memcached.pid")( |\$)" ;;
         *) echo "^$(re_escape "$SYS_PYTHON $ETC_DIR/launch.py $1 $ETC_DIR/$1.conf")\$" ;;
     esac
 }
@@ -120,6 +120,16 @@ spawn() {
     echo $! >"$(pid_file "$name")"
 }
 
+component_port() {
+    case "$1" in
+        memcached) echo "$SWIFT_MEMCACHED_PORT" ;;
+        proxy-server) echo "$SWIFT_PORT" ;;
+        object-server) echo "$SWIFT_OBJECT_PORT" ;;
+        container-server) echo "$SWIFT_CONTAINER_PORT" ;;
+        account-server) echo "$SWIFT_ACCOUNT_PORT" ;;
+    esac
+}
+
 start_component() {
     local name=$1
     if running_pid "$name" >/dev/null; then
@@ -129,8 +139,10 @@ start_component() {
         memcached)
             local user_opt=()
             [[ $EUID -eq 0 ]] && user_opt=(-u root)
+            # -P: memcached's own PID file; its path in the command line
+            # identifies our instance (see cmdline_regex).
             spawn memcached /usr/bin/memcached -l 127.0.0.1 -p "$SWIFT_MEMCACHED_PORT" -U 0 -m 64 \
-                "${user_opt[@]}" -P "$(pid_file memcached)"
+                "${user_opt[@]}" -P "$SWIFT_DIR/cache/memcached.pid"
             ;;
         *)
             spawn "$name" "$SYS_PYTHON" "$ETC_DIR/launch.py" "$name" "$ETC_DIR/$name.conf"
@@ -173,12 +185,16 @@ default = yes
 EOF
 
     # Swift hard-codes /etc/swift/swift.conf for the hash suffix and storage
-    # policies; point it at ours before the server loads.
+    # policies; point it at ours before the server loads. Logs go to stderr
+    # (the log file) only: without /dev/log Swift's syslog handler falls back
+    # to UDP, leaving sockets bound to 0.0.0.0.
     cat >"$ETC_DIR/launch.py" <<'EOF'
+import logging
 import sys
 
 from swift.common import utils
 
+utils.ThreadSafeSysLogHandler = lambda *args, **kwargs: logging.NullHandler()
 utils.set_swift_dir(sys.argv[0].rsplit("/", 1)[0])
 from swift.common import constraints, storage_policy  # noqa: E402
 
@@ -375,7 +391,15 @@ cmd_start() {
     ensure_packages "${PACKAGES[@]}"
     write_configs
     build_rings
-    local c
+    local c port
+    # Swift binds with SO_REUSEPORT and would silently share a busy port.
+    for c in "${COMPONENTS[@]}"; do
+        running_pid "$c" >/dev/null && continue
+        port="$(component_port "$c")"
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            die "port $port ($c) is already in use on 127.0.0.1; set another port (see README)"
+        fi
+    done
     for c in "${COMPONENTS[@]}"; do start_component "$c"; done
     if ! wait_ready; then
         for c in "${COMPONENTS[@]}"; do

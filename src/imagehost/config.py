@@ -48,7 +48,9 @@ class Settings(BaseModel):
 
     storage_backend: Literal["local"] = Field(
         "local", description="Where images live: local folders.")
-    temp_folder: Path = Field(Path("var/temp"), description="Scratch space for work files.")
+    temp_folder: Path = Field(
+        Path("var/temp"), description="c2corg compatibility: created at start; uploads are "
+                                       "processed in memory, so nothing is written there.")
     incoming_folder: Path = Field(
         Path("var/incoming"), description="Local store for uploaded, unpublished images.")
     active_folder: Path = Field(

@@ -59,7 +59,7 @@ _FTYP_BRANDS = {b"avif": "AVIF", b"avis": "AVIF", b"heic": "HEIC", b"heix": "HEI
                 b"mif1": "HEIF", b"msf1": "HEIF", b"hevc": "HEIC"}
 _SVG_ROOT = re.compile(rb"<svg[\s>/]", re.IGNORECASE)
 _XML_PROLOGUE = re.compile(
-    rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>\s*)?(?:(?:<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)\s*)*",
+    rb"\A(?:\xef\xbb\xbf)?\s*(?:(?:<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)\s*)*",
     re.DOTALL | re.IGNORECASE,
 )
 

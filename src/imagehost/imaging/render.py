@@ -9,10 +9,17 @@ from dataclasses import dataclass
 
 import pyvips
 
-from imagehost.errors import InvalidImage
+from imagehost.errors import BadRequest, InvalidImage
 from imagehost.imaging.formats import ImageFormat
 from imagehost.imaging.probe import ImageInfo
-from imagehost.imaging.variants import Crop, Extent, Resize, VariantSpec, gravity_offset
+from imagehost.imaging.variants import (
+    Crop,
+    Extent,
+    Resize,
+    VariantConfigError,
+    VariantSpec,
+    gravity_offset,
+)
 
 ACCEPTED_LOADERS = ("VipsForeignLoadJpeg", "VipsForeignLoadPng", "VipsForeignLoadNsgif",
                     "VipsForeignLoadWebp", "VipsForeignLoadSvg")
@@ -78,6 +85,8 @@ def apply_edit(data: bytes, info: ImageInfo, *, crop: Crop | None = None,
             angle = {90: "d90", -90: "d270", 270: "d270", 180: "d180"}[rotation]
             image = _per_page(image, lambda p: p.rot(angle))
         return encode(image, info.format, quality=95, keep_metadata=True)
+    except VariantConfigError as exc:
+        raise BadRequest(f"Invalid crop: {exc}.") from None
     except pyvips.Error as exc:
         raise InvalidImage(f"Bad format: the image cannot be decoded ({_detail(exc)}).") from None
 

@@ -50,7 +50,7 @@ class CorsMiddleware:
         elif origin in self.origins:
             allowed = origin
         else:
-            return []
+            return [(b"vary", b"Origin")]
         headers = [(b"access-control-allow-origin", allowed.encode()),
                    (b"access-control-allow-methods", ALLOW_METHODS.encode()),
                    (b"access-control-allow-headers", ALLOW_HEADERS.encode()),

@@ -1,0 +1,468 @@
+"""Upload processing: imagehost (in-process libvips) against the c2corg ImageMagick pipeline.
+
+Both sides turn the same generated original into the three default c2corg variants (BI, MI, SI)
+in the same run. imagehost calls `process_upload` exactly as the service does; the c2corg side
+writes the original to a temporary file and runs one `convert` per variant, as c2corg v6_images
+did. Peak RSS of imagehost is measured in fresh child processes (`--child`), so the parent's own
+memory (inputs, timings, ImageMagick bookkeeping) does not count.
+
+Run: `make bench`, or `.venv/bin/python bench/upload.py --help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+import pyvips
+
+from imagehost.config import load_settings
+from imagehost.imaging.formats import sniff_format
+from imagehost.imaging.probe import probe_image
+from imagehost.imaging.render import _load_base, _render_one, configure_libvips
+from imagehost.service.policy import ImagePolicy
+from imagehost.service.processing import process_upload
+
+DEBIAN_CONVERT = Path("/usr/bin/convert")
+APT_INSTALL = (["apt-get", "update", "-qq"],
+               ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "imagemagick"])
+C2CORG_VARIANTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("BI", ("-resize", "1500x1500>", "-quality", "90")),
+    ("MI", ("-resize", "400x400>", "-quality", "90")),
+    ("SI", ("-resize", "200x200^", "-gravity", "center", "-extent", "200x200", "-quality", "90")),
+)
+IMAGEHOST_RUNS = 7
+IMAGEMAGICK_RUNS = 3
+SPEEDUP_TARGET = 5.0
+RSS_TARGET_MB = 150.0
+BASELINE = "baseline"
+CHILD_ENV_DROP = ("VIPS_CONCURRENCY",)
+"""Unset in children: with it, libvips' own default thread count (configure_libvips(0)) moves."""
+
+Dims = dict[str, tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    width: int
+    height: int
+    extension: str
+    seed: int
+
+    @property
+    def megapixels(self) -> float:
+        return self.width * self.height / 1e6
+
+
+CASES = (
+    Case("jpeg-24mp", 6000, 4000, "jpg", 1),
+    Case("png-12mp", 4000, 3000, "png", 2),
+)
+CASE_NAMES = tuple(case.name for case in CASES)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Medians over the runs, in milliseconds: wall clock and CPU (user + system, all threads)."""
+
+    wall_ms: float
+    cpu_ms: float
+    runs: int
+
+
+@dataclass(frozen=True)
+class ChildReport:
+    maxrss_mb: float
+    timing: Timing | None
+
+
+# --- inputs -------------------------------------------------------------------------------
+
+
+def photo_like(width: int, height: int, seed: int) -> pyvips.Image:
+    """Deterministic photo-like sRGB: colour blobs (upscaled low-res noise), a lighting ramp and
+    a fine, slightly blurred grain, so that it compresses roughly like a photograph."""
+    cells_x, cells_y = max(2, width // 150), max(2, height // 150)
+    blobs = [pyvips.Image.gaussnoise(cells_x, cells_y, sigma=40, mean=128, seed=seed * 10 + band)
+             for band in range(3)]
+    colour = blobs[0].bandjoin(blobs[1:]).resize(width / cells_x, vscale=height / cells_y,
+                                                 kernel="cubic")
+    xyz = pyvips.Image.xyz(width, height)
+    ramp = xyz[0] * (50 / width) + xyz[1] * (30 / height) - 40
+    noise = pyvips.Image.gaussnoise(width, height, sigma=10, mean=0, seed=seed * 10 + 7)
+    grain = noise.gaussblur(0.7) + noise * 0.25
+    image = colour + ramp + grain + [12, 4, -6]
+    return image.cast("uchar").copy(interpretation="srgb")
+
+
+def encode_input(case: Case) -> bytes:
+    image = photo_like(case.width, case.height, case.seed)
+    if case.extension == "jpg":
+        return image.jpegsave_buffer(Q=90, keep="none")
+    return image.pngsave_buffer(compression=6, filter="all", keep="none")  # libpng-like
+
+
+# --- ImageMagick ----------------------------------------------------------------------------
+
+
+def imagemagick_version(binary: Path | str) -> str | None:
+    try:
+        out = subprocess.run([str(binary), "-version"], capture_output=True, text=True,
+                             timeout=30, check=False).stdout
+    except OSError:
+        return None
+    first = out.splitlines()[0] if out else ""
+    return first if "ImageMagick" in first else None
+
+
+def ensure_imagemagick() -> tuple[Path, str]:
+    """Debian's ImageMagick `convert` (the one on PATH may be a stand-in), installed if missing."""
+    candidates = [DEBIAN_CONVERT]
+    on_path = shutil.which("convert")
+    if on_path:
+        candidates.append(Path(on_path))
+    for candidate in candidates:
+        version = imagemagick_version(candidate)
+        if version:
+            return candidate, version
+    if os.geteuid() != 0:
+        sys.exit("ImageMagick is missing: apt-get install --no-install-recommends imagemagick")
+    print("ImageMagick missing: installing the Debian package ...", flush=True)
+    for command in APT_INSTALL:
+        subprocess.run(command, check=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    version = imagemagick_version(DEBIAN_CONVERT)
+    if not version:
+        sys.exit(f"{DEBIAN_CONVERT} is still not ImageMagick after installing it")
+    return DEBIAN_CONVERT, version
+
+
+def imagemagick_limits(convert: Path) -> dict[str, str]:
+    out = subprocess.run([str(convert), "-list", "resource"], capture_output=True, text=True,
+                         check=True).stdout
+    return {m.group(1).lower(): m.group(2)
+            for m in re.finditer(r"^\s*([A-Za-z ]+):\s*(\S+)\s*$", out, re.MULTILINE)}
+
+
+def limit_value(text: str) -> float:
+    """`16KP`, `128MP`, `256MiB`, `unlimited` as a number (decimal prefixes: the lower bound)."""
+    match = re.fullmatch(r"([\d.]+)([KMGT]?)(?:i?B|P)?", text)
+    if not match:
+        return float("inf")
+    scale = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}[match.group(2)]
+    return float(match.group(1)) * scale
+
+
+def check_imagemagick_policy(limits: dict[str, str]) -> None:
+    """Stop early if policy.xml would refuse an input (-limit cannot raise its limits)."""
+    for case in CASES:
+        too_big = [name for name, needed in (("width", case.width), ("height", case.height),
+                                             ("area", case.width * case.height))
+                   if needed > limit_value(limits.get(name, "unlimited"))]
+        if too_big:
+            sys.exit(f"ImageMagick policy.xml limits {', '.join(too_big)} refuse {case.name}; "
+                     "relax them in /etc/ImageMagick-6/policy.xml")
+
+
+def convert_variants(convert: Path, source: Path, out_dir: Path) -> list[Path]:
+    """The c2corg pipeline: one `convert` per variant, each decoding the original."""
+    outputs = []
+    for suffix, args in C2CORG_VARIANTS:
+        target = out_dir / f"{source.stem}{suffix}{source.suffix}"
+        subprocess.run([str(convert), str(source), *args, str(target)], check=True)
+        outputs.append(target)
+    return outputs
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(work: Callable[[], object], runs: int, *, subprocesses: bool = False) -> Timing:
+    """One warm-up call, then `runs` timed calls; CPU of our own threads, or of waited children."""
+    cpu_clock = children_cpu if subprocesses else time.process_time
+    work()
+    walls, cpus = [], []
+    for _ in range(runs):
+        cpu0, wall0 = cpu_clock(), time.perf_counter()
+        work()
+        walls.append(time.perf_counter() - wall0)
+        cpus.append(cpu_clock() - cpu0)
+    return Timing(statistics.median(walls) * 1e3, statistics.median(cpus) * 1e3, runs)
+
+
+def image_policy(concurrency: int | None = None) -> ImagePolicy:
+    settings = load_settings({})
+    configure_libvips(settings.vips_concurrency if concurrency is None else concurrency)
+    return ImagePolicy.from_settings(settings)
+
+
+def imagehost_dims(data: bytes, policy: ImagePolicy) -> Dims:
+    processed = process_upload(data, policy)
+    return {v.spec.suffix: (v.width, v.height) for v in processed.rendered.variants}
+
+
+def file_dims(paths: Sequence[Path], stem: str) -> Dims:
+    dims = {}
+    for path in paths:
+        header = pyvips.Image.new_from_buffer(path.read_bytes(), "")
+        dims[path.stem.removeprefix(stem)] = (header.width, header.height)
+    return dims
+
+
+def child_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in CHILD_ENV_DROP}
+
+
+def spawn_child(case: str, source: Path | None, runs: int, threads: int | None) -> ChildReport:
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", case, "--runs", str(runs)]
+    if source is not None:
+        command += ["--input", str(source)]
+    if threads is not None:
+        command += ["--threads", str(threads)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=child_env())
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    timing = Timing(**report["timing"]) if report["timing"] else None
+    return ChildReport(report["maxrss_mb"], timing)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS: VmHWM, the high-water mark of its own address space.
+
+    Not ru_maxrss: on Linux, exec folds the *old* address space's high-water mark into
+    ru_maxrss, and Python's subprocess spawns with vfork, so a child's ru_maxrss starts at the
+    parent's peak (here: the generated inputs and ImageMagick bookkeeping), not at zero."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def run_child(case: str, source: Path | None, runs: int, threads: int | None) -> None:
+    """Child mode: configure, process `source` `runs` times (none for the baseline), report."""
+    policy = image_policy(threads)
+    timing = None
+    if case != BASELINE:
+        if source is None:
+            sys.exit("--child needs --input")
+        data = source.read_bytes()
+        timing = measure(lambda: process_upload(data, policy), runs)
+    print(json.dumps({"maxrss_mb": round(peak_rss_mb(), 1),
+                      "ru_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                                            / 1024, 1),
+                      "timing": timing.__dict__ if timing else None}))
+
+
+def profile_once(data: bytes, policy: ImagePolicy) -> dict[str, float]:
+    """Milliseconds of each step of process_upload, done one by one as processing/render do."""
+    marks = [("start", time.perf_counter())]
+    fmt = sniff_format(data)
+    marks.append(("sniff", time.perf_counter()))
+    info = probe_image(data, fmt, policy.limits)
+    marks.append(("probe (header, limits)", time.perf_counter()))
+    base = _load_base(data, info, policy.specs)
+    marks.append(("decode+shrink (thumbnail_buffer)", time.perf_counter()))
+    for spec in policy.specs:
+        _render_one(base, info, spec)
+        marks.append((f"{spec.suffix}: resize+encode", time.perf_counter()))
+    return {name: (end - start) * 1e3 for (_, start), (name, end) in pairwise(marks)}
+
+
+def profile_steps(data: bytes, policy: ImagePolicy, runs: int) -> dict[str, float]:
+    """Median ms per step over `runs` runs, after one warm-up."""
+    profile_once(data, policy)
+    samples = [profile_once(data, policy) for _ in range(runs)]
+    return {step: statistics.median(s[step] for s in samples) for step in samples[0]}
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case: Case
+    input_bytes: int
+    imagehost: Timing
+    imagemagick: Timing
+    imagehost_dims: Dims
+    imagemagick_dims: Dims
+    rss: ChildReport
+    rss_default_threads: ChildReport | None
+
+    @property
+    def ratio(self) -> float:
+        return self.imagemagick.wall_ms / self.imagehost.wall_ms
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.imagemagick.cpu_ms / self.imagehost.cpu_ms
+
+
+def run_case(case: Case, data: bytes, work_dir: Path, convert: Path, policy: ImagePolicy,
+             args: argparse.Namespace) -> CaseResult:
+    source = work_dir / f"upload-{case.name}.{case.extension}"
+    source.write_bytes(data)
+    out_dir = work_dir / f"out-{case.name}"
+    out_dir.mkdir()
+    print(f"[{case.name}] imagehost x{args.runs} ...", flush=True)
+    ours = measure(lambda: process_upload(data, policy), args.runs)
+    print(f"[{case.name}] ImageMagick x{args.im_runs} ...", flush=True)
+    theirs = measure(lambda: convert_variants(convert, source, out_dir), args.im_runs,
+                     subprocesses=True)
+    outputs = [out_dir / f"{source.stem}{suffix}{source.suffix}" for suffix, _ in C2CORG_VARIANTS]
+    print(f"[{case.name}] peak RSS child(ren) ...", flush=True)
+    rss = spawn_child(case.name, source, args.runs, None)
+    rss_default = None if args.skip_threads else spawn_child(case.name, source, args.runs, 0)
+    return CaseResult(case, len(data), ours, theirs, imagehost_dims(data, policy),
+                      file_dims(outputs, source.stem), rss, rss_default)
+
+
+def print_report(results: Sequence[CaseResult], baseline: ChildReport, im_version: str,
+                 im_limits: dict[str, str]) -> bool:
+    """Print the tables; True when every variant has the same dimensions on both sides."""
+    print(f"\nImageMagick: {im_version}")
+    print("  policy limits: " + ", ".join(f"{k} {im_limits.get(k, '?')}"
+                                          for k in ("width", "height", "area", "memory", "thread")))
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} (1 min) "
+          f"at the end; imagehost libvips threads: {load_settings({}).vips_concurrency}")
+    print("\nInputs: " + "; ".join(f"{r.case.name} {r.case.width}x{r.case.height} "
+                                   f"{r.input_bytes / 1e6:.1f} MB" for r in results))
+
+    print("\n| case | imagehost median ms | ImageMagick median ms | ratio (IM / imagehost) "
+          "| imagehost CPU ms | ImageMagick CPU ms | CPU ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r.case.name} | {r.imagehost.wall_ms:.0f} | {r.imagemagick.wall_ms:.0f} "
+              f"| {r.ratio:.1f}x | {r.imagehost.cpu_ms:.0f} | {r.imagemagick.cpu_ms:.0f} "
+              f"| {r.cpu_ratio:.1f}x |")
+    runs = results[0] if results else None
+    if runs:
+        print(f"(medians of {runs.imagehost.runs} imagehost / {runs.imagemagick.runs} ImageMagick "
+              "runs after one warm-up; CPU = user+system of all threads / the convert children)")
+
+    print(f"\nPeak RSS of imagehost (fresh child process, VmHWM): baseline (import + configure) "
+          f"{baseline.maxrss_mb:.1f} MB")
+    print("| case | peak RSS MB | net of baseline MB | threads=0 peak RSS MB "
+          "| threads=1 median ms | threads=0 (libvips default) median ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in results:
+        default = r.rss_default_threads
+        rss0 = f"{default.maxrss_mb:.1f}" if default else "-"
+        ms0 = f"{default.timing.wall_ms:.0f}" if default and default.timing else "-"
+        ms1 = f"{r.rss.timing.wall_ms:.0f}" if r.rss.timing else "-"
+        print(f"| {r.case.name} | {r.rss.maxrss_mb:.1f} | "
+              f"{r.rss.maxrss_mb - baseline.maxrss_mb:.1f} | {rss0} | {ms1} | {ms0} |")
+
+    print("\nVariant dimensions (imagehost vs ImageMagick):")
+    same = True
+    for r in results:
+        for suffix, _ in C2CORG_VARIANTS:
+            ours, theirs = r.imagehost_dims.get(suffix), r.imagemagick_dims.get(suffix)
+            verdict = "ok" if ours == theirs else "DIFFERENT"
+            same = same and ours == theirs
+            print(f"  {r.case.name} {suffix}: {_dims(ours)} vs {_dims(theirs)} {verdict}")
+    return same
+
+
+def _dims(dims: tuple[int, int] | None) -> str:
+    return f"{dims[0]}x{dims[1]}" if dims else "missing"
+
+
+def print_targets(results: Sequence[CaseResult]) -> bool:
+    print("\nTargets:")
+    met = True
+    for r in results:
+        fast = r.ratio >= SPEEDUP_TARGET
+        small = r.rss.maxrss_mb < RSS_TARGET_MB
+        met = met and fast and small
+        print(f"  {r.case.name}: {r.ratio:.1f}x faster (target >= {SPEEDUP_TARGET:.0f}x: "
+              f"{'met' if fast else 'MISSED'}), peak RSS {r.rss.maxrss_mb:.1f} MB "
+              f"(target < {RSS_TARGET_MB:.0f} MB: {'met' if small else 'MISSED'})")
+    return met
+
+
+def print_profile(inputs: dict[str, bytes], policy: ImagePolicy, runs: int) -> None:
+    print(f"\nWhere imagehost's time goes (median ms of {runs} runs, step by step):")
+    for name, data in inputs.items():
+        steps = profile_steps(data, policy, runs)
+        total = sum(steps.values())
+        print(f"  {name}: total {total:.0f} ms")
+        for step, ms in steps.items():
+            print(f"    {step:36s} {ms:8.1f} ms  {ms / total:5.1%}")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Benchmark imagehost's upload processing (sniff, header limits, decode once, "
+                    "encode BI/MI/SI) against the c2corg pipeline (three ImageMagick `convert` "
+                    "processes per upload), and measure imagehost's peak RSS.")
+    parser.add_argument("--runs", type=int, default=IMAGEHOST_RUNS,
+                        help=f"timed imagehost runs per case, after a warm-up "
+                             f"(default {IMAGEHOST_RUNS})")
+    parser.add_argument("--im-runs", type=int, default=IMAGEMAGICK_RUNS,
+                        help=f"timed ImageMagick runs per case, after a warm-up "
+                             f"(default {IMAGEMAGICK_RUNS})")
+    parser.add_argument("--case", choices=CASE_NAMES, action="append",
+                        help="only this case (repeatable; default: all)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also time each step of imagehost's processing (always done when "
+                             "a target is missed)")
+    parser.add_argument("--skip-threads", action="store_true",
+                        help="skip the libvips default-threads (configure_libvips(0)) child")
+    parser.add_argument("--child", choices=(*CASE_NAMES, BASELINE), help=argparse.SUPPRESS)
+    parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.im_runs < 1:
+        parser.error("--runs and --im-runs must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        run_child(args.child, args.input, args.runs, args.threads)
+        return 0
+    convert, im_version = ensure_imagemagick()
+    im_limits = imagemagick_limits(convert)
+    check_imagemagick_policy(im_limits)
+    cases = [c for c in CASES if not args.case or c.name in args.case]
+    print("generating inputs ...", flush=True)
+    inputs = {case.name: encode_input(case) for case in cases}  # libvips' default threads
+    for name, data in inputs.items():
+        print(f"  {name}: {len(data) / 1e6:.1f} MB sha256 {hashlib.sha256(data).hexdigest()[:16]}")
+    policy = image_policy()
+    baseline = spawn_child(BASELINE, None, 1, None)
+    with tempfile.TemporaryDirectory(prefix="imagehost-bench-") as tmp:
+        results = [run_case(case, inputs[case.name], Path(tmp), convert, policy, args)
+                   for case in cases]
+    same = print_report(results, baseline, im_version, im_limits)
+    met = print_targets(results)
+    if args.profile or not met:
+        print_profile(inputs, policy, args.runs)
+    if not same:
+        print("\nFAIL: imagehost and ImageMagick variant dimensions differ", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
