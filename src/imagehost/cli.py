@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from imagehost.config import CONFIG_FILE_VARIABLE, Settings, load_settings
+from imagehost.config import CONFIG_FILE_VARIABLE, SECRET_FIELDS, Settings, load_settings
 from imagehost.errors import ConfigError
 
 app = typer.Typer(help="imagehost: an image backend for the whole life of an image.",
@@ -84,12 +84,50 @@ def expire(
     typer.echo(f"{verb} {len(report.objects)} objects and {report.records} records")
 
 
+s3_app = typer.Typer(help="S3-specific operations.", no_args_is_help=True)
+app.add_typer(s3_app, name="s3")
+
+
+@s3_app.command("lifecycle")
+def s3_lifecycle(
+    config: ConfigOption = None,
+    days: Annotated[int | None, typer.Option(
+        help="Install a rule expiring incoming objects after this many days.", min=1)] = None,
+) -> None:
+    """Show (and with --days, install) the incoming bucket's expiry lifecycle rule.
+
+    Providers without lifecycle rules answer with an error: use `imagehost expire` (the
+    server also sweeps incoming every EXPIRE_INTERVAL)."""
+    from imagehost.storage.factory import build_stores
+    from imagehost.storage.s3 import S3Store
+
+    settings = _settings(config)
+    incoming = build_stores(settings).incoming
+    if not isinstance(incoming, S3Store):
+        typer.echo("imagehost: s3 lifecycle needs STORAGE_BACKEND=s3", err=True)
+        raise typer.Exit(2)
+    try:
+        if days is not None:
+            incoming.set_expiry_rule(days)
+            typer.echo(f"installed: expire objects in {incoming.bucket} after {days} days")
+        rules = incoming.expiry_rules()
+    except Exception as exc:  # provider errors vary: ClientError, StoreUnavailable, ...
+        message = getattr(exc, "message", None) or str(exc)
+        typer.echo(f"imagehost: the provider refused lifecycle rules ({message}); "
+                   "use `imagehost expire` instead", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(yaml.safe_dump({"bucket": incoming.bucket, "rules": rules}, sort_keys=False,
+                              default_flow_style=False), nl=False)
+
+
 def render_config(settings: Settings) -> str:
     """YAML with a comment per option (the field's description), loadable back as config."""
     lines: list[str] = []
     for name, field in Settings.model_fields.items():
         lines.append(f"# {field.description} (env {name.upper()})")
         value = _plain(getattr(settings, name), name)
+        if name in SECRET_FIELDS and value:
+            value = "***"
         lines.append(yaml.safe_dump({name: value}, sort_keys=False, width=100).rstrip())
     return "\n".join(lines) + "\n"
 
@@ -97,6 +135,8 @@ def render_config(settings: Settings) -> str:
 def _plain(value: object, name: str) -> object:
     if name == "resizing_config":
         return [spec.source for spec in value]  # type: ignore[attr-defined]
+    if name == "s3_credentials":
+        return {group: creds.model_dump() for group, creds in value.items()}  # type: ignore[attr-defined]
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, tuple):

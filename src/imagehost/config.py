@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from imagehost.errors import ConfigError
 from imagehost.imaging.limits import ImageLimits
@@ -41,13 +48,31 @@ def parse_duration(value: Any) -> float:
     return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
 
 
+class S3Credentials(BaseModel):
+    """One c2corg credential group `<P>_ENDPOINT`, `<P>_ACCESS_KEY_ID`, `<P>_SECRET_KEY`,
+    `<P>_DEFAULT_REGION`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    endpoint: str | None = None
+    access_key_id: str | None = None
+    secret_key: str | None = None
+    region: str | None = None
+
+
+_CREDENTIAL_SUFFIXES = {"endpoint": "ENDPOINT", "access_key_id": "ACCESS_KEY_ID",
+                        "secret_key": "SECRET_KEY", "region": "DEFAULT_REGION"}
+SECRET_FIELDS = frozenset({"api_secret_key", "os_password", "swift_temp_url_key",
+                           "signed_url_key", "s3_credentials"})
+
+
 class Settings(BaseModel):
     """Every option of imagehost. The description of each is its documentation."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
-    storage_backend: Literal["local"] = Field(
-        "local", description="Where images live: local folders.")
+    storage_backend: Literal["local", "s3", "swift"] = Field(
+        "local", description="Where images live: local folders, S3 buckets or Swift containers.")
     temp_folder: Path = Field(
         Path("var/temp"), description="c2corg compatibility: created at start; uploads are "
                                        "processed in memory, so nothing is written there.")
@@ -55,6 +80,66 @@ class Settings(BaseModel):
         Path("var/incoming"), description="Local store for uploaded, unpublished images.")
     active_folder: Path = Field(
         Path("var/active"), description="Local store for published images (served at /active).")
+    cache_folder: Path = Field(
+        Path("var/cache"), description="Local store for cached derivatives.")
+    incoming_bucket: str | None = Field(
+        None, description="s3/swift: bucket (container) for uploaded, unpublished images.")
+    active_bucket: str | None = Field(
+        None, description="s3/swift: bucket (container) for published images.")
+    cache_bucket: str | None = Field(
+        None, description="s3/swift: bucket (container) for cached derivatives (optional).")
+    incoming_prefix: str | None = Field(
+        None, description="s3: credential group of the incoming bucket, e.g. EXO reads "
+                          "EXO_ENDPOINT, EXO_ACCESS_KEY_ID, EXO_SECRET_KEY, EXO_DEFAULT_REGION; "
+                          "unset: boto3's default credential chain.")
+    active_prefix: str | None = Field(
+        None, description="s3: credential group of the active bucket (as incoming_prefix).")
+    cache_prefix: str | None = Field(
+        None, description="s3: credential group of the cache bucket (as incoming_prefix).")
+    s3_credentials: dict[str, S3Credentials] = Field(
+        default_factory=dict, description="s3: credential groups by name (filled from the "
+                                          "<P>_* variables, or given here in YAML).")
+    s3_signature_version: Literal["s3v4", "s3"] = Field(
+        "s3v4", description="s3: request signature version.")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="s3: bucket addressing; auto is path-style for a custom endpoint.")
+    s3_acl: bool = Field(
+        True, description="s3: send ACLs (incoming private, active public-read); turn off "
+                          "for providers that refuse ACLs and publish through bucket policy.")
+    os_auth_url: str | None = Field(
+        None, description="swift: auth URL (v1 .../auth/v1.0 or Keystone v3 .../v3).")
+    os_username: str | None = Field(None, description="swift: user name.")
+    os_password: str | None = Field(None, description="swift: password or key.")
+    os_project_name: str | None = Field(None, description="swift: Keystone v3 project.")
+    os_user_domain_name: str | None = Field(
+        None, description="swift: Keystone v3 user domain (default Default).")
+    os_project_domain_name: str | None = Field(
+        None, description="swift: Keystone v3 project domain (default Default).")
+    os_region_name: str | None = Field(None, description="swift: region.")
+    swift_temp_url_key: str | None = Field(
+        None, description="swift: TempURL key; set on the containers at start. Unset: the "
+                          "containers' existing key is used.")
+    store_connect_timeout: float = Field(
+        3.0, gt=0, description="s3/swift: seconds to connect before the store counts as down.")
+    store_read_timeout: float = Field(
+        30.0, gt=0, description="s3/swift: seconds to wait for an answer.")
+    store_max_attempts: int = Field(
+        3, ge=1, description="s3/swift: attempts per call (bounded retries).")
+    multipart_threshold: int = Field(
+        8 * 1024 * 1024, ge=5 * 1024 * 1024,
+        description="s3: objects at least this large go up in multipart.")
+    service_url: str = Field(
+        "http://127.0.0.1:8080", description="Base URL clients use to reach this service "
+                                              "(for signed /files URLs of the local store).")
+    active_public_url: str | None = Field(
+        None, description="Public base URL of published objects (e.g. a CDN). Unset: "
+                          "<service_url>/active, the bucket URL, or the container URL.")
+    signed_url_key: str | None = Field(
+        None, description="HMAC key for signed /files URLs of the local store. Unset: a "
+                          "random key per process (URLs then die with the process; set it "
+                          "when running several instances).")
+    signed_url_lifetime: float = Field(
+        172800.0, gt=0, description="Default lifetime of temporary URLs (e.g. 2d).")
     database_url: str = Field(
         "sqlite:///var/imagehost.db",
         description="Catalog database (SQLAlchemy URL); a relative SQLite path is relative "
@@ -119,7 +204,7 @@ class Settings(BaseModel):
             raise ValueError("expected 1 or 0 (or true/false)")
         return value
 
-    @field_validator("expire_after", "expire_interval", mode="before")
+    @field_validator("expire_after", "expire_interval", "signed_url_lifetime", mode="before")
     @classmethod
     def _parse_duration(cls, value: Any) -> Any:
         return parse_duration(value)
@@ -130,6 +215,22 @@ class Settings(BaseModel):
         if not value.startswith("/"):
             raise ValueError("must start with /")
         return value
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> Settings:
+        if self.storage_backend in ("s3", "swift"):
+            for name in ("incoming_bucket", "active_bucket"):
+                if not getattr(self, name):
+                    raise ValueError(f"{env_name(name)} is required with "
+                                     f"STORAGE_BACKEND={self.storage_backend}")
+        if self.storage_backend == "swift":
+            for name in ("os_auth_url", "os_username", "os_password"):
+                if not getattr(self, name):
+                    raise ValueError(f"{env_name(name)} is required with STORAGE_BACKEND=swift")
+        return self
+
+    def credentials(self, group: str | None) -> S3Credentials:
+        return self.s3_credentials.get(group or "", S3Credentials())
 
     @property
     def prefix(self) -> str:
@@ -156,12 +257,31 @@ def load_settings(environ: Mapping[str, str] | None = None,
     from_env = {name: environ[env_name(name)] for name in Settings.model_fields
                 if env_name(name) in environ}
     values.update(from_env)
+    groups = _credential_groups(values, environ)
+    if groups:
+        values["s3_credentials"] = {**values.get("s3_credentials", {}), **groups}
     try:
         return Settings(**values)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, values, from_env)) from None
     except VariantConfigError as exc:
         raise ConfigError(_one_line("resizing_config", values, from_env, str(exc))) from None
+
+
+def _credential_groups(values: Mapping[str, Any],
+                       environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """c2corg's scheme: INCOMING_PREFIX=EXO names the variables EXO_ENDPOINT and so on."""
+    groups: dict[str, dict[str, str]] = {}
+    for role in ("incoming_prefix", "active_prefix", "cache_prefix"):
+        group = values.get(role)
+        if not group:
+            continue
+        found = {field: environ[f"{group}_{suffix}"]
+                 for field, suffix in _CREDENTIAL_SUFFIXES.items()
+                 if environ.get(f"{group}_{suffix}")}
+        if found:
+            groups[group] = found
+    return groups
 
 
 def read_yaml(path: Path) -> Mapping[str, Any]:
@@ -183,8 +303,10 @@ def read_yaml(path: Path) -> Mapping[str, Any]:
 
 def _describe(exc: ValidationError, values: Mapping[str, Any], from_env: Mapping[str, Any]) -> str:
     error = exc.errors()[0]
-    field = str(error["loc"][0]) if error["loc"] else "?"
     message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    field = str(error["loc"][0])
     if error["type"] == "literal_error":
         message = f"allowed values: {error['ctx']['expected']}"
     return _one_line(field, values, from_env, message)

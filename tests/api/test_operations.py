@@ -185,7 +185,8 @@ def test_health_reports_catalog_and_stores(client: TestClient) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert body["checks"] == {"catalog": "ok", "store.incoming": "ok", "store.active": "ok"}
+    assert body["checks"] == {"catalog": "ok", "store.incoming": "ok", "store.active": "ok",
+                              "store.cache": "ok"}
 
 
 def test_metrics_count_requests_uploads_and_renders(client: TestClient) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 _ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
@@ -14,8 +14,10 @@ _ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 
 def create_catalog_engine(url: str) -> Engine:
     parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -27,6 +29,9 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (safe to run on every start)."""
     config = Config(str(_ALEMBIC_INI))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # instances starting together must not run the same migration twice
+            connection.execute(text("SELECT pg_advisory_xact_lock(7243011)"))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -33,14 +33,14 @@ def publish_image(key: str, *, crop: Crop | None = None, policy: ImagePolicy, in
     if crop is not None:
         _store_cropped_variants(key, source.get(key), crop, policy, active)
     else:
-        for variant in variant_keys:
-            if incoming.exists(variant):
-                incoming.copy_to(variant, active)
+        copied = [v for v in variant_keys if _copy_if_present(v, incoming, active)]
         missing = [v for v in variant_keys if not active.exists(v)]
         if missing:
-            _regenerate_variants(key, source.get(key), missing, policy, active)
-    if in_incoming:
-        incoming.copy_to(key, active)
+            _regenerate_variants(key, _original(key, incoming, active, copied), missing,
+                                 policy, active)
+    if in_incoming and not _copy_if_present(key, incoming, active) and not active.exists(key):
+        _rollback(active, variant_keys)
+        raise NotFound(f"Unknown image {key!r} (it expired while being published).")
     for k in [*variant_keys, key]:
         incoming.delete(k)
     if not catalog.set_status(key, ImageStatus.ACTIVE, now):
@@ -54,6 +54,31 @@ def record_stored_image(key: str, data: bytes, policy: ImagePolicy, catalog: Ima
     catalog.add(NewImage(key, info.format.value, info.width, info.height, len(data),
                          hashlib.sha256(data).hexdigest(), policy.variant_keys(key), now),
                 status, published_at=now if status is ImageStatus.ACTIVE else None)
+
+
+def _copy_if_present(key: str, incoming: Store, active: Store) -> bool:
+    """Copy `key` to active if incoming still has it. Another publish (or expire) may remove
+    it between our look and our copy: that is not an error."""
+    try:
+        incoming.copy_to(key, active)
+    except NotFound:
+        return False
+    return True
+
+
+def _original(key: str, incoming: Store, active: Store, copied: list[str]) -> bytes:
+    for store in (incoming, active):
+        try:
+            return store.get(key)
+        except NotFound:
+            continue
+    _rollback(active, copied)
+    raise NotFound(f"Unknown image {key!r} (it expired while being published).")
+
+
+def _rollback(active: Store, keys: list[str]) -> None:
+    for k in keys:
+        active.delete(k)
 
 
 def _store_cropped_variants(key: str, original: bytes, crop: Crop, policy: ImagePolicy,

@@ -46,3 +46,11 @@ class Store(Protocol):
     def check(self) -> None:
         """Raise if the store cannot be used (for /health)."""
         ...
+
+    def signed_url(self, key: str, expires_in: float) -> str:
+        """A URL anyone can GET for `expires_in` seconds; tampering makes it fail."""
+        ...
+
+    def public_url(self, key: str) -> str:
+        """The URL of `key` for stores whose objects are public (active)."""
+        ...

@@ -2,24 +2,110 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from imagehost.config import Settings
 from imagehost.storage.base import Store
 from imagehost.storage.local import LocalStore
+from imagehost.storage.s3 import S3Store
+from imagehost.storage.signing import UrlSigner
+from imagehost.storage.swift import SwiftAccount, SwiftStore
+
+PRIVATE, PUBLIC = "private", "public-read"
 
 
 @dataclass(frozen=True)
 class Stores:
     incoming: Store
     active: Store
+    cache: Store
+    signer: UrlSigner
+    """Signs /files URLs of local stores (and verifies them when they come back)."""
 
     def named(self) -> dict[str, Store]:
-        return {"incoming": self.incoming, "active": self.active}
+        return {"incoming": self.incoming, "active": self.active, "cache": self.cache}
 
 
 def build_stores(settings: Settings) -> Stores:
+    signer = UrlSigner((settings.signed_url_key or secrets.token_hex(32)).encode(),
+                       f"{settings.service_url.rstrip('/')}{settings.prefix}")
+    if settings.storage_backend == "s3":
+        return _s3_stores(settings, signer)
+    if settings.storage_backend == "swift":
+        return _swift_stores(settings, signer)
+    active_url = settings.active_public_url or (
+        f"{settings.service_url.rstrip('/')}{settings.prefix}/active")
     return Stores(
-        incoming=LocalStore("incoming", settings.incoming_folder),
-        active=LocalStore("active", settings.active_folder),
+        incoming=LocalStore("incoming", settings.incoming_folder, signer=signer),
+        active=LocalStore("active", settings.active_folder, signer=signer,
+                          public_base_url=active_url),
+        cache=LocalStore("cache", settings.cache_folder, signer=signer),
+        signer=signer,
+    )
+
+
+def s3_client(settings: Settings, group: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    credentials = settings.credentials(group)
+    style = settings.s3_addressing_style
+    if style == "auto" and credentials.endpoint:
+        style = "path"
+    config = Config(signature_version=settings.s3_signature_version,
+                    s3={"addressing_style": style},
+                    connect_timeout=settings.store_connect_timeout,
+                    read_timeout=settings.store_read_timeout,
+                    retries={"max_attempts": settings.store_max_attempts, "mode": "standard"})
+    return boto3.session.Session().client(
+        "s3", endpoint_url=credentials.endpoint, aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_key, region_name=credentials.region,
+        config=config)
+
+
+def _s3_stores(settings: Settings, signer: UrlSigner) -> Stores:
+    clients: dict[str, Any] = {}
+
+    def store(name: str, bucket: str, group: str | None, acl: str,
+              public: str | None = None, expires: float | None = None) -> S3Store:
+        account = group or ""
+        if account not in clients:
+            clients[account] = s3_client(settings, group)
+        return S3Store(name, clients[account], bucket, account=account,
+                       cache_control=settings.cache_control,
+                       acl=acl if settings.s3_acl else None, public_base_url=public,
+                       expires_after=expires, multipart_threshold=settings.multipart_threshold)
+
+    assert settings.incoming_bucket and settings.active_bucket
+    return Stores(
+        incoming=store("incoming", settings.incoming_bucket, settings.incoming_prefix, PRIVATE,
+                       expires=settings.expire_after),
+        active=store("active", settings.active_bucket, settings.active_prefix, PUBLIC,
+                     public=settings.active_public_url),
+        cache=store("cache", settings.cache_bucket or settings.active_bucket,
+                    settings.cache_prefix or settings.active_prefix, PRIVATE),
+        signer=signer,
+    )
+
+
+def _swift_stores(settings: Settings, signer: UrlSigner) -> Stores:
+    assert settings.os_auth_url and settings.os_username and settings.os_password
+    account = SwiftAccount(settings.os_auth_url, settings.os_username, settings.os_password,
+                           settings.os_project_name, settings.os_user_domain_name,
+                           settings.os_project_domain_name, settings.os_region_name,
+                           timeout=settings.store_read_timeout,
+                           retries=settings.store_max_attempts - 1)
+
+    def store(name: str, container: str, public: str | None = None) -> SwiftStore:
+        return SwiftStore(name, account, container, cache_control=settings.cache_control,
+                          temp_url_key=settings.swift_temp_url_key, public_base_url=public)
+
+    assert settings.incoming_bucket and settings.active_bucket
+    return Stores(
+        incoming=store("incoming", settings.incoming_bucket),
+        active=store("active", settings.active_bucket, settings.active_public_url),
+        cache=store("cache", settings.cache_bucket or settings.active_bucket),
+        signer=signer,
     )

@@ -10,18 +10,23 @@ import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
-from imagehost.errors import NotFound
+from imagehost.errors import NotFound, StoreUnavailable
 from imagehost.storage.base import ObjectInfo, Store
 from imagehost.storage.keys import content_type_for, validate_key
+from imagehost.storage.signing import UrlSigner
 
 _TMP_DIR = ".tmp"
 
 
 class LocalStore:
-    def __init__(self, name: str, root: Path) -> None:
+    def __init__(self, name: str, root: Path, *, signer: UrlSigner | None = None,
+                 public_base_url: str | None = None) -> None:
         self.name = name
         self.root = root.resolve()
+        self.signer = signer
+        self.public_base_url = public_base_url
         (self.root / _TMP_DIR).mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> Path:
@@ -91,6 +96,16 @@ class LocalStore:
         probe = self.root / _TMP_DIR
         if not os.access(probe, os.W_OK):
             raise OSError(f"{probe} is not writable")
+
+    def signed_url(self, key: str, expires_in: float) -> str:
+        if self.signer is None:
+            raise StoreUnavailable(f"The {self.name} store has no URL signer.")
+        return self.signer.sign(self.name, validate_key(key), expires_in)
+
+    def public_url(self, key: str) -> str:
+        if self.public_base_url is None:
+            raise StoreUnavailable(f"The {self.name} store is not public.")
+        return f"{self.public_base_url.rstrip('/')}/{quote(validate_key(key))}"
 
     def _write(self, destination: Path, write) -> None:
         destination.parent.mkdir(parents=True, exist_ok=True)

@@ -13,12 +13,13 @@ import imagehost
 from imagehost.catalog.database import create_catalog_engine, migrate
 from imagehost.catalog.images import ImageCatalog
 from imagehost.config import Settings, load_settings
-from imagehost.errors import Overloaded
+from imagehost.errors import Overloaded, StoreUnavailable
 from imagehost.imaging.render import configure_libvips
 from imagehost.service.expiry import expire_incoming
 from imagehost.service.policy import ImagePolicy
 from imagehost.storage.factory import build_stores
-from imagehost.web import admin, c2corg
+from imagehost.storage.swift import SwiftStore
+from imagehost.web import admin, c2corg, files
 from imagehost.web.errors import install_error_handlers
 from imagehost.web.metrics import Metrics
 from imagehost.web.middleware import (
@@ -39,8 +40,15 @@ def build_services(settings: Settings) -> Services:
     settings.temp_folder.mkdir(parents=True, exist_ok=True)
     engine = create_catalog_engine(settings.database_url)
     migrate(engine)
+    stores = build_stores(settings)
+    for store in stores.named().values():
+        if isinstance(store, SwiftStore):
+            try:
+                store.ensure_temp_url_key()
+            except StoreUnavailable as exc:
+                log.warning("cannot set the TempURL key yet: %s", exc.message)
     return Services(settings=settings, policy=ImagePolicy.from_settings(settings),
-                    stores=build_stores(settings), catalog=ImageCatalog(engine),
+                    stores=stores, catalog=ImageCatalog(engine),
                     pool=WorkPool(settings.render_threads, settings.render_queue),
                     metrics=Metrics())
 
@@ -62,7 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
                   description="Image backend: upload, variants, publish, serve.")
     app.state.services = svc
     install_error_handlers(app)
-    for router in (c2corg.router, admin.router):
+    for router in (c2corg.router, admin.router, files.router):
         app.include_router(router, prefix=settings.prefix)
     app.add_middleware(BodyLimitMiddleware,
                        max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
