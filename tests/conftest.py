@@ -13,6 +13,8 @@ from imagehost.config import Settings, load_settings
 from imagehost.web.app import build_services, create_app
 from imagehost.web.state import Services
 
+pytest_plugins = ["tests.services"]
+
 SECRET = "good_secret"
 
 
