@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/imagehost serve --host 127.0.0.1 --port 8080
+	MALLOC_ARENA_MAX=2 $(BIN)/imagehost serve --host 127.0.0.1 --port 8080
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 
 bench: $(STAMP)
-	command -v convert >/dev/null && convert -version | grep -q ImageMagick || \
+	test -x /usr/bin/convert || \
 		(apt-get update -qq && apt-get install -y -qq --no-install-recommends imagemagick)
 	$(BIN)/python bench/upload.py
 

@@ -42,7 +42,7 @@ def probe_image(data: bytes, fmt: ImageFormat, limits: ImageLimits) -> ImageInfo
         # libnsgif decodes a truncated GIF without complaint, whatever fail_on says
         raise InvalidImage("Bad format: the GIF is truncated (no trailer).")
     try:
-        header = pyvips.Image.new_from_buffer(data, "")
+        header = pyvips.Image.new_from_source(pyvips.Source.new_from_memory(data), "")
     except pyvips.Error as exc:
         raise InvalidImage(
             f"Bad format: the {fmt.value} data cannot be read ({_first_line(exc)})."

@@ -99,7 +99,9 @@ def encode(image: pyvips.Image, fmt: ImageFormat, *, quality: int,
             image = image.flatten(background=WHITE)
         return image.jpegsave_buffer(Q=quality, keep=keep, optimize_coding=True)
     if fmt is ImageFormat.PNG:
-        return image.pngsave_buffer(compression=min(9, quality // 10), filter="none", keep=keep)
+        # ImageMagick reads quality 90 as zlib 9 without filters; zlib 6 with adaptive filters
+        # is 25% faster and half the size (measured in bench/upload.py)
+        return image.pngsave_buffer(compression=6, filter="all", keep=keep)
     if fmt is ImageFormat.GIF:
         # libimagequant's default effort is 5-8x slower for the same size on resized frames
         return image.gifsave_buffer(keep=keep, effort=1)
@@ -113,8 +115,8 @@ def _load_options(info: ImageInfo) -> str:
 
 
 def _load_full(data: bytes, info: ImageInfo) -> pyvips.Image:
-    return pyvips.Image.new_from_buffer(data, "", fail_on="error",
-                                        **({"n": -1} if info.animated else {}))
+    return pyvips.Image.new_from_source(pyvips.Source.new_from_memory(data), "",
+                                        fail_on="error", **({"n": -1} if info.animated else {}))
 
 
 def _load_base(data: bytes, info: ImageInfo, specs: Sequence[VariantSpec]) -> pyvips.Image:
@@ -122,7 +124,9 @@ def _load_base(data: bytes, info: ImageInfo, specs: Sequence[VariantSpec]) -> py
     scale = max((spec.source_scale(info.width, info.height) for spec in specs), default=1.0)
     width = max(1, math.ceil(info.width * scale))
     height = max(1, math.ceil(info.height * scale))
-    image = pyvips.Image.thumbnail_buffer(data, width, height=height, size="down",
+    # a Source reads the caller's bytes in place; *_buffer calls would copy the whole upload
+    image = pyvips.Image.thumbnail_source(pyvips.Source.new_from_memory(data), width,
+                                          height=height, size="down",
                                           option_string=_load_options(info))
     return image.copy_memory()
 
