@@ -2,7 +2,11 @@
 # Single-node OpenStack Swift (proxy + object/container/account servers +
 # memcached) on 127.0.0.1, for tests and development.
 #
-#   swift.sh start|stop|status|env
+#   swift.sh start|stop|status|env|proxy-stop|proxy-start
+#
+# proxy-stop / proxy-start stop and restart only the proxy server (storage
+# servers and memcached keep running), so tests can simulate the object store
+# going down mid-operation and coming back.
 #
 # All config, rings, data, logs and PID files live under
 # ${IMAGEHOST_SERVICES_DIR:-<repo>/var/services}/swift. Nothing is written to
@@ -118,6 +122,11 @@ spawn() {
     # it execs, so $! is the server's own PID.
     setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
     echo $! >"$(pid_file "$name")"
+}
+
+# True if something accepts TCP connections on 127.0.0.1:$1.
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
 component_port() {
@@ -396,7 +405,7 @@ cmd_start() {
     for c in "${COMPONENTS[@]}"; do
         running_pid "$c" >/dev/null && continue
         port="$(component_port "$c")"
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        if port_open "$port"; then
             die "port $port ($c) is already in use on 127.0.0.1; set another port (see README)"
         fi
     done
@@ -417,6 +426,58 @@ cmd_stop() {
     for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
         stop_component "${COMPONENTS[i]}"
     done
+}
+
+# The proxy port the running setup was configured with: the config file is the
+# reference, so proxy-stop/proxy-start work even when called without the
+# SWIFT_PORT that `start` was given.
+use_configured_proxy_port() {
+    local conf="$ETC_DIR/proxy-server.conf" port
+    [[ -f "$conf" ]] || return 0
+    port="$(sed -n 's/^bind_port = \([0-9][0-9]*\)$/\1/p' "$conf" | head -n 1)"
+    [[ -n "$port" ]] && SWIFT_PORT=$port
+    return 0
+}
+
+# Stop only the proxy server, by PID, and wait until its port refuses
+# connections. Idempotent.
+cmd_proxy_stop() {
+    use_configured_proxy_port
+    running_pid proxy-server >/dev/null || log "proxy-server is not running"
+    stop_component proxy-server
+    local i
+    for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+        if ! port_open "$SWIFT_PORT"; then
+            log "proxy down: 127.0.0.1:$SWIFT_PORT refuses connections"
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "127.0.0.1:$SWIFT_PORT still accepts connections ${START_TIMEOUT}s after the proxy stopped (another process on that port?)"
+}
+
+# Start only the proxy server again (the rest must be running) and wait until
+# /healthcheck answers and an authenticated write works. Idempotent.
+cmd_proxy_start() {
+    [[ -f "$ETC_DIR/proxy-server.conf" && -d "$DEVICES_DIR" ]] \
+        || die "no Swift set up in $SWIFT_DIR; run '$0 start'"
+    use_configured_proxy_port
+    local c
+    for c in "${COMPONENTS[@]}"; do
+        [[ "$c" == proxy-server ]] && continue
+        running_pid "$c" >/dev/null || die "$c is not running; run '$0 start' to start everything"
+    done
+    if ! running_pid proxy-server >/dev/null; then
+        port_open "$SWIFT_PORT" \
+            && die "port $SWIFT_PORT (proxy-server) is already in use on 127.0.0.1"
+        start_component proxy-server
+    fi
+    if ! wait_ready; then
+        printf -- '--- %s (last lines) ---\n' "$LOG_DIR/proxy-server.log" >&2
+        tail -n 15 "$LOG_DIR/proxy-server.log" >&2
+        die "proxy did not come up; run '$0 stop' to clean up"
+    fi
+    log "proxy running on 127.0.0.1:$SWIFT_PORT (pid $(running_pid proxy-server))"
 }
 
 cmd_status() {
@@ -448,8 +509,10 @@ case "${1:-}" in
     stop) cmd_stop ;;
     status) cmd_status ;;
     env) cmd_env ;;
+    proxy-stop) cmd_proxy_stop ;;
+    proxy-start) cmd_proxy_start ;;
     *)
-        echo "usage: $0 start|stop|status|env" >&2
+        echo "usage: $0 start|stop|status|env|proxy-stop|proxy-start" >&2
         exit 2
         ;;
 esac

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
@@ -26,14 +29,31 @@ def create_catalog_engine(url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (safe to run on every start)."""
+    """Bring the schema to the newest revision (safe to run on every start, and from several
+    processes or threads at once)."""
     config = Config(str(_ALEMBIC_INI))
-    with engine.begin() as connection:
+    with _sqlite_migration_lock(engine), engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # instances starting together must not run the same migration twice
             connection.execute(text("SELECT pg_advisory_xact_lock(7243011)"))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+@contextlib.contextmanager
+def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
+    """SQLite has no advisory locks and runs DDL outside transactions: a lock file next to the
+    database serializes migrations (flock excludes other processes and other threads alike)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
