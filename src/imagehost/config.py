@@ -7,6 +7,7 @@ caller's back.
 
 from __future__ import annotations
 
+import hmac
 import os
 import re
 from collections.abc import Mapping
@@ -62,7 +63,7 @@ class S3Credentials(BaseModel):
 
 _CREDENTIAL_SUFFIXES = {"endpoint": "ENDPOINT", "access_key_id": "ACCESS_KEY_ID",
                         "secret_key": "SECRET_KEY", "region": "DEFAULT_REGION"}
-SECRET_FIELDS = frozenset({"api_secret_key", "os_password", "swift_temp_url_key",
+SECRET_FIELDS = frozenset({"api_secret_key", "api_keys", "os_password", "swift_temp_url_key",
                            "signed_url_key", "s3_credentials"})
 
 
@@ -147,6 +148,10 @@ class Settings(BaseModel):
     api_secret_key: str | None = Field(
         None, description="Shared secret for /publish, /delete, /recrop and /rotate. "
                           "Unset: those endpoints refuse every request.")
+    api_keys: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="Bearer keys of the records API with their scopes (read, write, admin), "
+                    "as key:scope,scope;key2:scope. API_SECRET_KEY is an admin key too.")
     route_prefix: str = Field("/", description="Path prefix for every route, e.g. /images.")
     resizing_config: tuple[VariantSpec, ...] = Field(
         default_factory=lambda: parse_resizing_config(DEFAULT_RESIZING_CONFIG),
@@ -165,6 +170,13 @@ class Settings(BaseModel):
                                       "checked from the header before decoding.")
     max_frames: int = Field(500, ge=1, description="Most frames of an animated image.")
     max_svg_side: int = Field(10_000, ge=1, description="Largest declared SVG width or height.")
+    import_max_bytes: int = Field(
+        1_000_000_000, ge=1, description="Largest archive accepted by /import.")
+    import_max_entries: int = Field(10_000, ge=1, description="Most entries in an archive.")
+    import_max_total_bytes: int = Field(
+        2_000_000_000, ge=1, description="Most bytes an archive may expand to.")
+    import_max_ratio: float = Field(
+        100.0, gt=1, description="Highest compression ratio of an archive entry (zip bombs).")
     expire_after: float = Field(
         7200.0, gt=0, description="Age after which unpublished uploads are removed (e.g. 2h).")
     expire_interval: float = Field(
@@ -183,6 +195,23 @@ class Settings(BaseModel):
             return parse_resizing_config(value)
         if isinstance(value, list):
             return parse_variant_entries(value)
+        return value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_api_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            keys: dict[str, tuple[str, ...]] = {}
+            for entry in filter(None, (part.strip() for part in value.split(";"))):
+                key, _, scopes = entry.partition(":")
+                keys[key.strip()] = tuple(s.strip() for s in scopes.split(",") if s.strip())
+            value = keys
+        if isinstance(value, dict):
+            for key, scopes in value.items():
+                bad = sorted(set(scopes) - {"read", "write", "admin"})
+                if len(key) < 8 or bad or not scopes:
+                    raise ValueError("expected key:scope,... with keys of 8+ characters and "
+                                     "scopes among read, write, admin")
         return value
 
     @field_validator("allowed_origins", mode="before")
@@ -236,6 +265,21 @@ class Settings(BaseModel):
     def prefix(self) -> str:
         """ROUTE_PREFIX as routers take it: `/` gives ``, `/images/` gives `/images`."""
         return self.route_prefix.rstrip("/")
+
+    def scopes_of(self, key: str) -> frozenset[str]:
+        """The scopes a bearer key grants (admin implies write and read, write implies read)."""
+        if self.api_secret_key and hmac.compare_digest(key.encode(), self.api_secret_key.encode()):
+            granted: set[str] = {"admin"}
+        else:
+            granted = set()
+            for known, scopes in self.api_keys.items():
+                if hmac.compare_digest(key.encode(), known.encode()):
+                    granted = set(scopes)
+        if "admin" in granted:
+            granted |= {"write"}
+        if "write" in granted:
+            granted |= {"read"}
+        return frozenset(granted)
 
     @property
     def limits(self) -> ImageLimits:

@@ -53,6 +53,11 @@ class NotFound(ImagehostError):
     code = "not_found"
 
 
+class Conflict(ImagehostError):
+    status = 409
+    code = "conflict"
+
+
 class Overloaded(ImagehostError):
     """The bounded work pool is full: the client should retry later."""
 

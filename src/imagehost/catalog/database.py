@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
+import re2
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
@@ -62,3 +64,14 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    dbapi_connection.create_function("imagehost_regexp", 2, _regexp_search, deterministic=True)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re2._Regexp:
+    return re2.compile(pattern)
+
+
+def _regexp_search(pattern: str, value: str | None) -> int:
+    """REGEXP for SQLite with RE2: linear time, so no pattern can stall the server."""
+    return int(value is not None and _compiled(pattern).search(value) is not None)

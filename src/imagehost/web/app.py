@@ -12,6 +12,7 @@ from fastapi import FastAPI
 import imagehost
 from imagehost.catalog.database import create_catalog_engine, migrate
 from imagehost.catalog.images import ImageCatalog
+from imagehost.catalog.records import RecordCatalog
 from imagehost.config import Settings, load_settings
 from imagehost.errors import Overloaded, StoreUnavailable
 from imagehost.imaging.render import configure_libvips
@@ -19,7 +20,7 @@ from imagehost.service.expiry import expire_incoming
 from imagehost.service.policy import ImagePolicy
 from imagehost.storage.factory import build_stores
 from imagehost.storage.swift import SwiftStore
-from imagehost.web import admin, c2corg, files
+from imagehost.web import admin, archive, c2corg, files, records
 from imagehost.web.errors import install_error_handlers
 from imagehost.web.metrics import Metrics
 from imagehost.web.middleware import (
@@ -48,7 +49,7 @@ def build_services(settings: Settings) -> Services:
             except StoreUnavailable as exc:
                 log.warning("cannot set the TempURL key yet: %s", exc.message)
     return Services(settings=settings, policy=ImagePolicy.from_settings(settings),
-                    stores=stores, catalog=ImageCatalog(engine),
+                    stores=stores, catalog=ImageCatalog(engine), records=RecordCatalog(engine),
                     pool=WorkPool(settings.render_threads, settings.render_queue),
                     metrics=Metrics())
 
@@ -70,10 +71,12 @@ def create_app(settings: Settings) -> FastAPI:
                   description="Image backend: upload, variants, publish, serve.")
     app.state.services = svc
     install_error_handlers(app)
-    for router in (c2corg.router, admin.router, files.router):
+    for router in (c2corg.router, admin.router, files.router, records.router,
+                   archive.router):
         app.include_router(router, prefix=settings.prefix)
     app.add_middleware(BodyLimitMiddleware,
-                       max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+                       max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
+                       by_path_suffix={"/import": settings.import_max_bytes + FORM_OVERHEAD_BYTES})
     app.add_middleware(MetricsMiddleware, metrics=svc.metrics)
     app.add_middleware(ErrorMiddleware)
     app.add_middleware(CorsMiddleware, origins=settings.allowed_origins)

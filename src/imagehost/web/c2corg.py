@@ -34,7 +34,9 @@ class NewFileResponse(BaseModel):
     filename: str
 
 
-@router.api_route("/ping", methods=["GET", "POST", "HEAD"], response_class=PlainTextResponse)
+@router.get("/ping", response_class=PlainTextResponse)
+@router.api_route("/ping", methods=["POST", "HEAD"], response_class=PlainTextResponse,
+                  include_in_schema=False)
 async def ping() -> str:
     return "Pong!"
 

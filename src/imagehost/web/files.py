@@ -16,7 +16,8 @@ router = APIRouter(tags=["files"])
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-@router.api_route("/active/{key:path}", methods=["GET", "HEAD"])
+@router.get("/active/{key:path}")
+@router.head("/active/{key:path}", include_in_schema=False)
 async def active_file(key: str, svc: ServicesDep) -> Response:
     """A published object: the local active folder, or a redirect to the bucket's public URL."""
     store = svc.stores.active
@@ -25,7 +26,8 @@ async def active_file(key: str, svc: ServicesDep) -> Response:
     return _file(store, key, svc.settings.cache_control)
 
 
-@router.api_route("/files/{store_name}/{key:path}", methods=["GET", "HEAD"])
+@router.get("/files/{store_name}/{key:path}")
+@router.head("/files/{store_name}/{key:path}", include_in_schema=False)
 async def signed_file(store_name: str, key: str, svc: ServicesDep,
                       expires: Annotated[str, Query()] = "",
                       sig: Annotated[str, Query()] = "") -> Response:

@@ -65,17 +65,21 @@ class BodyLimitMiddleware:
     """Refuses bodies over `max_bytes` with 413: by Content-Length up front, and by counting
     while streaming (chunked uploads); whatever the app was doing is replaced by the 413."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 by_path_suffix: dict[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.by_path_suffix = by_path_suffix or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = next((size for suffix, size in self.by_path_suffix.items()
+                      if scope["path"].endswith(suffix)), self.default_max_bytes)
         declared = _header(scope, b"content-length")
-        if declared and declared.isdigit() and int(declared) > self.max_bytes:
-            await send_json(send, 413, "limit_exceeded", self._message(int(declared)))
+        if declared and declared.isdigit() and int(declared) > limit:
+            await send_json(send, 413, "limit_exceeded", self._message(int(declared), limit))
             return
         received = 0
         exceeded = False
@@ -86,7 +90,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     exceeded = True
                     return {"type": "http.disconnect"}
             return message
@@ -104,11 +108,12 @@ class BodyLimitMiddleware:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await send_json(send, 413, "limit_exceeded", self._message(received))
+            await send_json(send, 413, "limit_exceeded", self._message(received, limit))
 
-    def _message(self, size: int) -> str:
+    def _message(self, size: int, limit: int) -> str:
         return (f"The request body is at least {size} bytes; the limit "
-                f"(max_upload_bytes plus form overhead) is {self.max_bytes}.")
+                f"(max_upload_bytes, or import_max_bytes for /import, plus form overhead) "
+                f"is {limit}.")
 
 
 class MetricsMiddleware:

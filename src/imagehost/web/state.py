@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from imagehost.catalog.images import ImageCatalog
+from imagehost.catalog.records import RecordCatalog
 from imagehost.config import Settings
 from imagehost.service.policy import ImagePolicy
 from imagehost.storage.factory import Stores
@@ -20,6 +21,7 @@ class Services:
     policy: ImagePolicy
     stores: Stores
     catalog: ImageCatalog
+    records: RecordCatalog
     pool: WorkPool
     metrics: Metrics
 

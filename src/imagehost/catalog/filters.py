@@ -1,0 +1,291 @@
+"""The record filter language: query parameters -> a typed RecordQuery (no SQL here)."""
+
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from imagehost.errors import BadRequest
+
+FILTER_HELP = """Filters (query parameters):
+
+    data.<key>[.<key>...]=value          equality, value compared as a JSON value
+    data.<key>__<op>=value               op: ne, gt, gte, lt, lte, in (comma list), exists
+    from, to                             upload time bounds (ISO 8601, inclusive)
+    status                               incoming, active, deleted (comma list)
+    file                                 key prefix
+    regex                                RE2 pattern searched in the key
+    ids                                  comma list of record ids
+    sort                                 comma list of fields or data.<key>, '-' for descending
+    skip, limit, cursor                  paging (limit 1..1000, default 100)
+    select                               comma list of fields or data.<key> to return
+    all                                  true: allow a bulk operation without any filter
+
+A value that reads as a JSON number, true, false or null is that JSON value; anything else,
+or a value in double quotes, is a string.
+"""
+
+Operator = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "exists"]
+JsonScalar = str | int | float | bool | None
+
+OPERATORS: tuple[Operator, ...] = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "exists")
+SYSTEM_FIELDS = ("id", "file", "time", "status", "format", "width", "height", "bytes",
+                 "sha256", "published")
+STATUSES = ("incoming", "active", "deleted")
+DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+MAX_IN_VALUES = 100
+MAX_REGEX_LENGTH = 256
+_SEGMENT = re.compile(r"^[\w-]{1,64}$", re.UNICODE)
+_RESERVED = {"from", "to", "status", "file", "regex", "ids", "sort", "skip", "limit", "cursor",
+             "select", "all"}
+
+
+class FilterError(BadRequest):
+    """A malformed query parameter; the message names it."""
+
+    code = "bad_filter"
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"Parameter {parameter!r}: {message}")
+        self.parameter = parameter
+
+
+@dataclass(frozen=True)
+class DataCondition:
+    path: tuple[str, ...]
+    op: Operator
+    value: JsonScalar | tuple[JsonScalar, ...]
+
+
+@dataclass(frozen=True)
+class SortKey:
+    field: str | None
+    """A system field, or None when sorting by `path` in data."""
+    path: tuple[str, ...] = ()
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    data: tuple[DataCondition, ...] = ()
+    time_from: datetime | None = None
+    time_to: datetime | None = None
+    statuses: tuple[str, ...] | None = None
+    file_prefix: str | None = None
+    regex: str | None = None
+    ids: tuple[int, ...] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self == RecordFilter()
+
+
+@dataclass(frozen=True)
+class RecordQuery:
+    filter: RecordFilter = field(default_factory=RecordFilter)
+    sort: tuple[SortKey, ...] = (SortKey("time"), SortKey("id"))
+    skip: int = 0
+    limit: int = DEFAULT_LIMIT
+    cursor: tuple[object, ...] | None = None
+    select: tuple[str, ...] | None = None
+    all: bool = False
+
+
+def parse_query(params: Iterable[tuple[str, str]],
+                extra_reserved: Iterable[str] = ()) -> RecordQuery:
+    """Parse query parameters (in order, repeated names allowed) into a RecordQuery.
+    Parameters named in `extra_reserved` belong to the caller and are ignored here."""
+    ignored = set(extra_reserved)
+    conditions: list[DataCondition] = []
+    options: dict[str, str] = {}
+    for name, value in params:
+        if name in ignored:
+            continue
+        if name.startswith("data."):
+            conditions.append(parse_condition(name, value))
+        elif name in _RESERVED:
+            if name in options:
+                raise FilterError(name, "given more than once")
+            options[name] = value
+        else:
+            raise FilterError(name, "unknown parameter (filter user data as data.<key>)")
+    record_filter = RecordFilter(
+        data=tuple(conditions),
+        time_from=_time(options, "from"),
+        time_to=_time(options, "to"),
+        statuses=_statuses(options.get("status")),
+        file_prefix=options.get("file") or None,
+        regex=_regex(options.get("regex")),
+        ids=_ids(options.get("ids")),
+    )
+    sort = _sort(options.get("sort"))
+    return RecordQuery(
+        filter=record_filter,
+        sort=sort,
+        skip=_integer(options, "skip", 0, 0, 10**9),
+        limit=_integer(options, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        cursor=decode_cursor(options["cursor"]) if "cursor" in options else None,
+        select=_select(options.get("select")),
+        all=_boolean(options, "all"),
+    )
+
+
+def parse_condition(name: str, raw: str) -> DataCondition:
+    key, _, op = name.removeprefix("data.").partition("__")
+    path = parse_path(key, name)
+    operator = op or "eq"
+    if operator not in OPERATORS:
+        raise FilterError(name, f"unknown operator {operator!r}; use one of "
+                                f"{', '.join(o for o in OPERATORS if o != 'eq')}")
+    if operator == "in":
+        values = tuple(parse_value(part) for part in raw.split(","))
+        if len(values) > MAX_IN_VALUES:
+            raise FilterError(name, f"at most {MAX_IN_VALUES} values")
+        return DataCondition(path, "in", values)
+    if operator == "exists":
+        if raw not in ("true", "false"):
+            raise FilterError(name, "expected true or false")
+        return DataCondition(path, "exists", raw == "true")
+    value = parse_value(raw)
+    if operator in ("gt", "gte", "lt", "lte") and (isinstance(value, bool) or value is None):
+        raise FilterError(name, "compare with a number or a string")
+    return DataCondition(path, operator, value)
+
+
+def parse_path(key: str, parameter: str) -> tuple[str, ...]:
+    segments = tuple(key.split("."))
+    if not key or len(segments) > 16 or not all(_SEGMENT.match(s) for s in segments):
+        raise FilterError(parameter, "keys are letters, digits, _ or -, joined by dots")
+    return segments
+
+
+def parse_value(raw: str) -> JsonScalar:
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        return raw[1:-1]
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return raw
+    if isinstance(value, float) and value != value:  # NaN is not a JSON value
+        return raw
+    return value if isinstance(value, int | float | bool) or value is None else raw
+
+
+def encode_cursor(values: Iterable[object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> tuple[object, ...]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise FilterError("cursor", "not a cursor this service returned") from None
+    if not isinstance(values, list) or not 1 <= len(values) <= 32 or \
+            not all(isinstance(v, str | int | float) for v in values):
+        raise FilterError("cursor", "not a cursor for this sort order")
+    return tuple(values)
+
+
+def _time(options: dict[str, str], name: str) -> datetime | None:
+    raw = options.get(name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise FilterError(name, f"{raw!r} is not an ISO 8601 date or time") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _statuses(raw: str | None) -> tuple[str, ...] | None:
+    if not raw:
+        return None
+    values = tuple(part.strip() for part in raw.split(","))
+    unknown = [v for v in values if v not in STATUSES]
+    if unknown:
+        raise FilterError("status", f"{', '.join(unknown)} not one of {', '.join(STATUSES)}")
+    return values
+
+
+def _regex(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    if len(raw) > MAX_REGEX_LENGTH:
+        raise FilterError("regex", f"at most {MAX_REGEX_LENGTH} characters")
+    import re2
+
+    try:
+        re2.compile(raw)
+    except re2.error as exc:
+        raise FilterError("regex", f"not a valid RE2 pattern ({exc})") from None
+    return raw
+
+
+def _ids(raw: str | None) -> tuple[int, ...] | None:
+    if raw is None:
+        return None
+    try:
+        ids = tuple(int(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise FilterError("ids", "expected a comma-separated list of integers") from None
+    if len(ids) > MAX_LIMIT:
+        raise FilterError("ids", f"at most {MAX_LIMIT} ids")
+    return ids
+
+
+def _sort(raw: str | None) -> tuple[SortKey, ...]:
+    if not raw:
+        return RecordQuery.sort
+    keys: list[SortKey] = []
+    for part in raw.split(","):
+        descending = part.startswith("-")
+        name = part.removeprefix("-").removeprefix("+")
+        if name.startswith("data."):
+            keys.append(SortKey(None, parse_path(name.removeprefix("data."), "sort"), descending))
+        elif name in SYSTEM_FIELDS:
+            keys.append(SortKey(name, (), descending))
+        else:
+            raise FilterError("sort", f"{name!r} is not data.<key> or one of "
+                                      f"{', '.join(SYSTEM_FIELDS)}")
+    if len(keys) > 4:
+        raise FilterError("sort", "at most 4 keys")
+    return tuple(keys)
+
+
+def _select(raw: str | None) -> tuple[str, ...] | None:
+    if not raw:
+        return None
+    names = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for name in names:
+        if name.startswith("data."):
+            parse_path(name.removeprefix("data."), "select")
+        elif name not in (*SYSTEM_FIELDS, "data", "variants"):
+            raise FilterError("select", f"{name!r} is not a field")
+    return names
+
+
+def _integer(options: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = options.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise FilterError(name, f"{raw!r} is not an integer") from None
+    if not low <= value <= high:
+        raise FilterError(name, f"must be between {low} and {high}")
+    return value
+
+
+def _boolean(options: dict[str, str], name: str) -> bool:
+    raw = options.get(name, "false")
+    if raw not in ("true", "false"):
+        raise FilterError(name, "expected true or false")
+    return raw == "true"

@@ -1,0 +1,370 @@
+"""Record queries: the filter language compiled to SQL for SQLite (JSON1) and PostgreSQL (JSONB).
+
+Both dialects give the same rows in the same order: JSON values are compared by type (a number
+never equals a string), text compares bytewise (COLLATE "C" on PostgreSQL), and sorting on a
+data key orders by type (null, boolean, number, string, object or array, missing), then value.
+On PostgreSQL, equality is JSONB containment (`@>`), which the GIN index on `data` serves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Float,
+    String,
+    Text,
+    and_,
+    case,
+    cast,
+    delete,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Session, sessionmaker
+
+from imagehost.catalog.filters import (
+    DataCondition,
+    FilterError,
+    JsonScalar,
+    RecordFilter,
+    RecordQuery,
+    SortKey,
+)
+from imagehost.catalog.models import ImageRecord
+
+_COLUMNS: dict[str, Any] = {
+    "id": ImageRecord.id, "file": ImageRecord.key, "time": ImageRecord.created_at,
+    "status": ImageRecord.status, "format": ImageRecord.format, "width": ImageRecord.width,
+    "height": ImageRecord.height, "bytes": ImageRecord.bytes, "sha256": ImageRecord.sha256,
+    "published": ImageRecord.published_at,
+}
+_TIME_FIELDS = {"time", "published"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TYPE_RANK = {"null": 0, "boolean": 1, "number": 2, "string": 3, "object": 4, "array": 4}
+_MISSING_RANK = 5
+
+
+class JsonField:
+    """Typed access to `data` at one path, in one SQL dialect."""
+
+    def __init__(self, path: Sequence[str], dialect: str) -> None:
+        self.path = tuple(path)
+        self.dialect = dialect
+        self.column = ImageRecord.data
+
+    def _pg_path(self) -> Any:
+        return literal(list(self.path), ARRAY(Text))
+
+    def _sqlite_path(self) -> str:
+        return "$" + "".join(f'."{segment}"' for segment in self.path)
+
+    def type_(self) -> ColumnElement[Any]:
+        """'null', 'boolean', 'number', 'string', 'object', 'array', or NULL when missing."""
+        if self.dialect == "postgresql":
+            return func.jsonb_typeof(self.column.op("#>")(self._pg_path()))
+        raw = func.json_type(self.column, self._sqlite_path())
+        return case((raw.in_(["integer", "real"]), "number"), (raw == "text", "string"),
+                    (raw.in_(["true", "false"]), "boolean"), else_=raw)
+
+    def number(self) -> ColumnElement[Any]:
+        if self.dialect == "postgresql":
+            return case((self.type_() == "number",
+                         cast(self.column.op("#>>")(self._pg_path()), Float)), else_=None)
+        return func.json_extract(self.column, self._sqlite_path())
+
+    def text(self) -> ColumnElement[Any]:
+        """The string value, or 'true'/'false' for booleans."""
+        if self.dialect == "postgresql":
+            return self.column.op("#>>")(self._pg_path()).collate("C")
+        raw = func.json_type(self.column, self._sqlite_path())
+        return case((raw == "text", func.json_extract(self.column, self._sqlite_path())),
+                    (raw.in_(["true", "false"]), raw), else_=None)
+
+    def json_text(self) -> ColumnElement[Any]:
+        """The value as JSON text (any type)."""
+        if self.dialect == "postgresql":
+            return cast(self.column.op("#>")(self._pg_path()), Text)
+        return cast(self.column.op("->")(self._sqlite_path()), Text)
+
+    def contains(self, value: JsonScalar) -> ColumnElement[bool]:
+        document: Any = value
+        for segment in reversed(self.path):
+            document = {segment: document}
+        return self.column.op("@>")(cast(literal(json.dumps(document)), JSONB))
+
+    def sort_keys(self) -> list[ColumnElement[Any]]:
+        kind = self.type_()
+        ranks = [(kind == name, rank) for name, rank in _TYPE_RANK.items()]
+        rank = case(*ranks, else_=_MISSING_RANK)
+        number = func.coalesce(case((kind == "number", self.number()), else_=None), 0.0)
+        label = func.coalesce(case((kind.in_(["string", "boolean"]), self.text()),
+                                   else_=None), "")
+        if self.dialect == "postgresql":
+            label = label.collate("C")
+        return [rank, number, label]
+
+
+def condition_sql(condition: DataCondition, dialect: str) -> ColumnElement[bool]:
+    field = JsonField(condition.path, dialect)
+    op, value = condition.op, condition.value
+    if op == "exists":
+        return field.type_().isnot(None) if value else field.type_().is_(None)
+    if op == "eq":
+        return _equals(field, value)  # type: ignore[arg-type]
+    if op == "ne":
+        if dialect == "postgresql":
+            return not_(field.contains(value))  # type: ignore[arg-type]
+        return or_(field.type_().is_(None), not_(_equals(field, value)))  # type: ignore[arg-type]
+    if op == "in":
+        return or_(*(_equals(field, v) for v in value))  # type: ignore[union-attr]
+    compare: Callable[[Any, Any], ColumnElement[bool]] = {
+        "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b,
+        "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}[op]
+    if isinstance(value, int | float):
+        return and_(field.type_() == "number", compare(field.number(), float(value)))
+    return and_(field.type_() == "string", compare(field.text(), value))
+
+
+def _equals(field: JsonField, value: JsonScalar) -> ColumnElement[bool]:
+    if field.dialect == "postgresql":
+        return field.contains(value)
+    if value is None:
+        return field.type_() == "null"
+    if isinstance(value, bool):
+        return and_(field.type_() == "boolean", field.text() == ("true" if value else "false"))
+    if isinstance(value, int | float):
+        return and_(field.type_() == "number", field.number() == float(value))
+    return and_(field.type_() == "string", field.text() == value)
+
+
+def filter_sql(record_filter: RecordFilter, dialect: str) -> list[ColumnElement[bool]]:
+    clauses = [condition_sql(c, dialect) for c in record_filter.data]
+    if record_filter.time_from:
+        clauses.append(ImageRecord.created_at >= record_filter.time_from)
+    if record_filter.time_to:
+        clauses.append(ImageRecord.created_at <= record_filter.time_to)
+    if record_filter.statuses:
+        clauses.append(ImageRecord.status.in_(record_filter.statuses))
+    if record_filter.file_prefix:
+        escaped = (record_filter.file_prefix.replace("\\", "\\\\").replace("%", "\\%")
+                   .replace("_", "\\_"))
+        clauses.append(ImageRecord.key.like(escaped + "%", escape="\\"))
+    if record_filter.regex:
+        if dialect == "postgresql":
+            clauses.append(ImageRecord.key.op("~")(record_filter.regex))
+        else:
+            clauses.append(func.imagehost_regexp(record_filter.regex, ImageRecord.key) == 1)
+    if record_filter.ids is not None:
+        clauses.append(ImageRecord.id.in_(record_filter.ids) if record_filter.ids else false())
+    return clauses
+
+
+def sort_columns(keys: Sequence[SortKey], dialect: str) -> list[tuple[Any, bool]]:
+    """(expression, descending) pairs, ending with id so the order is total."""
+    columns: list[tuple[Any, bool]] = []
+    for key in keys:
+        if key.field is None:
+            columns += [(e, key.descending) for e in JsonField(key.path, dialect).sort_keys()]
+        elif key.field == "published":
+            columns.append((func.coalesce(ImageRecord.published_at, _EPOCH), key.descending))
+        else:
+            columns.append((_COLUMNS[key.field], key.descending))
+    if not any(key.field == "id" for key in keys):
+        columns.append((ImageRecord.id, False))
+    return columns
+
+
+@dataclass(frozen=True)
+class Page:
+    total: int
+    records: list[ImageRecord]
+    next_cursor: list[Any] | None
+
+
+class RecordCatalog:
+    """Filtered reads and bulk writes of image records."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def where(self, record_filter: RecordFilter) -> list[ColumnElement[bool]]:
+        return filter_sql(record_filter, self.dialect)
+
+    def page(self, query: RecordQuery) -> Page:
+        clauses = self.where(query.filter)
+        columns = sort_columns(query.sort, self.dialect)
+        with self._session() as session:
+            total = session.scalar(select(func.count()).select_from(ImageRecord)
+                                   .where(*clauses)) or 0
+            statement = select(ImageRecord, *(c for c, _ in columns)).where(*clauses)
+            if query.cursor is not None:
+                statement = statement.where(_after(columns, query.cursor))
+            statement = statement.order_by(*(c.desc() if d else c.asc() for c, d in columns))
+            if query.cursor is None:
+                statement = statement.offset(query.skip)
+            rows = session.execute(statement.limit(query.limit)).all()
+        records = [row[0] for row in rows]
+        next_cursor = None
+        if len(rows) == query.limit:
+            next_cursor = [_cursor_value(v) for v in rows[-1][1:]]
+        return Page(total, records, next_cursor)
+
+    def iterate(self, record_filter: RecordFilter, batch: int = 500) -> Iterator[ImageRecord]:
+        """Every matching record in id order, fetched in batches (for exports and bulk work)."""
+        last = 0
+        while True:
+            with self._session() as session:
+                rows = list(session.scalars(
+                    select(ImageRecord).where(*self.where(record_filter), ImageRecord.id > last)
+                    .order_by(ImageRecord.id).limit(batch)))
+            yield from rows
+            if len(rows) < batch:
+                return
+            last = rows[-1].id
+
+    def get(self, record_id: int) -> ImageRecord | None:
+        with self._session() as session:
+            return session.get(ImageRecord, record_id)
+
+    def by_file(self, file: str) -> ImageRecord | None:
+        with self._session() as session:
+            return session.scalar(select(ImageRecord).where(ImageRecord.key == file))
+
+    def data_keys(self, record_filter: RecordFilter) -> list[str]:
+        clauses = self.where(record_filter)
+        with self._session() as session:
+            if self.dialect == "postgresql":
+                keys = func.jsonb_object_keys(ImageRecord.data).table_valued("value")
+                rows = session.execute(
+                    select(keys.c.value).select_from(ImageRecord).join(keys, true())
+                    .where(*clauses, func.jsonb_typeof(ImageRecord.data) == "object")
+                    .distinct())
+            else:
+                each = func.json_each(ImageRecord.data).table_valued("key")
+                rows = session.execute(select(each.c.key).select_from(ImageRecord)
+                                       .join(each, true()).where(*clauses).distinct())
+            return sorted(str(row[0]) for row in rows)
+
+    def data_values(self, path: Sequence[str], record_filter: RecordFilter,
+                    limit: int = 1000) -> list[Any]:
+        """Distinct values at `path`, ordered as a sort on that key would order them."""
+        field = JsonField(path, self.dialect)
+        clauses = [*self.where(record_filter), field.type_().isnot(None)]
+        with self._session() as session:
+            rows = session.scalars(select(field.json_text()).where(*clauses).distinct()
+                                   .limit(limit))
+            values = [json.loads(row) for row in rows]
+        return sorted(values, key=_value_order)
+
+    def update_data(self, record_filter: RecordFilter,
+                    change: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+        """Apply `change` to the data of every matching record; returns how many changed."""
+        changed = 0
+        last = 0
+        while True:
+            with self._session() as session, session.begin():
+                statement = (select(ImageRecord).where(*self.where(record_filter),
+                                                       ImageRecord.id > last)
+                             .order_by(ImageRecord.id).limit(500))
+                if self.dialect == "postgresql":
+                    statement = statement.with_for_update()
+                rows = list(session.scalars(statement))
+                for record in rows:
+                    updated = change(dict(record.data))
+                    if updated != record.data:
+                        record.data = updated
+                        changed += 1
+            if len(rows) < 500:
+                return changed
+            last = rows[-1].id
+
+    def delete(self, record_ids: Sequence[int]) -> int:
+        if not record_ids:
+            return 0
+        with self._session() as session, session.begin():
+            result = session.execute(delete(ImageRecord).where(ImageRecord.id.in_(record_ids)))
+            return result.rowcount or 0
+
+    def save(self, record: ImageRecord) -> ImageRecord:
+        with self._session() as session, session.begin():
+            merged = session.merge(record)
+            session.flush()
+            return merged
+
+    def bump_id_sequence(self) -> None:
+        """After inserting explicit ids (import), make new ids continue past them."""
+        if self.dialect == "postgresql":
+            with self.engine.begin() as connection:
+                connection.execute(text(
+                    "SELECT setval(pg_get_serial_sequence('images', 'id'), "
+                    "COALESCE((SELECT max(id) FROM images), 0) + 1, false)"))
+
+    def _session(self) -> Session:
+        return self._sessions()
+
+
+def _after(columns: list[tuple[Any, bool]], cursor: Sequence[Any]) -> ColumnElement[bool]:
+    """Keyset condition: rows strictly after `cursor` in the (column, descending) order."""
+    if len(cursor) != len(columns):
+        raise FilterError("cursor", "not a cursor for this sort order")
+    values = [_cursor_bind(column, value) for (column, _), value in zip(columns, cursor,
+                                                                       strict=True)]
+    alternatives = []
+    for i, (column, descending) in enumerate(columns):
+        equal_before = [c == v for (c, _), v in zip(columns[:i], values[:i], strict=True)]
+        beyond = column < values[i] if descending else column > values[i]
+        alternatives.append(and_(*equal_before, beyond))
+    return or_(*alternatives)
+
+
+def _cursor_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return value
+
+
+def _cursor_bind(column: Any, value: Any) -> Any:
+    column_type = getattr(column, "type", None)
+    python_type = None
+    try:
+        python_type = column_type.python_type if column_type is not None else None
+    except NotImplementedError:
+        python_type = None
+    if python_type is datetime:
+        if not isinstance(value, str):
+            raise FilterError("cursor", "not a cursor for this sort order")
+        try:
+            return literal(datetime.fromisoformat(value), column_type)
+        except ValueError:
+            raise FilterError("cursor", "not a cursor for this sort order") from None
+    if isinstance(column_type, String | Text) and not isinstance(value, str):
+        raise FilterError("cursor", "not a cursor for this sort order")
+    return literal(value, column_type) if column_type is not None else literal(value)
+
+
+def _value_order(value: Any) -> tuple[int, float, str]:
+    if value is None:
+        return (0, 0.0, "")
+    if isinstance(value, bool):
+        return (1, 0.0, "true" if value else "false")
+    if isinstance(value, int | float):
+        return (2, float(value), "")
+    if isinstance(value, str):
+        return (3, 0.0, value)
+    return (4, 0.0, json.dumps(value, sort_keys=True))

@@ -1,0 +1,251 @@
+"""Export records and images as a zip (streamed), and import such a zip back.
+
+An export holds each original at its `file` path, `manifest.json` (the records) and
+`manifest.csv` (one row per record, one column per data key, nested keys dotted). Import
+checks the whole archive before writing anything: entry names, sizes, compression ratio,
+entry count, that every entry is an accepted image, and the manifest.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from imagehost.catalog.filters import RecordFilter
+from imagehost.catalog.models import ImageRecord, ImageStatus
+from imagehost.errors import BadRequest, ImagehostError, LimitExceeded
+from imagehost.imaging.formats import sniff_format
+from imagehost.imaging.probe import probe_image
+from imagehost.service.records import RecordContext, read_original, record_view, store_record
+from imagehost.storage.keys import validate_key
+
+MANIFEST_JSON = "manifest.json"
+MANIFEST_CSV = "manifest.csv"
+SYSTEM_COLUMNS = ("id", "file", "time", "status", "format", "width", "height", "bytes",
+                  "sha256")
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    max_entries: int = 10_000
+    max_entry_bytes: int = 30_000_000
+    max_total_bytes: int = 2_000_000_000
+    max_ratio: float = 100.0
+    max_manifest_bytes: int = 64_000_000
+
+
+@dataclass
+class ImportReport:
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, file: str, result: str, record_id: int | None = None,
+            message: str | None = None) -> None:
+        self.entries.append({"file": file, "id": record_id, "result": result,
+                             "message": message})
+
+    def count(self, result: str) -> int:
+        return sum(1 for entry in self.entries if entry["result"] == result)
+
+
+class _Sink(io.RawIOBase):
+    """A write-only, unseekable stream whose bytes are drained as they come."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._chunks.append(bytes(data))
+        return len(data)
+
+    def drain(self) -> bytes:
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        return data
+
+
+def export_archive(record_filter: RecordFilter, ctx: RecordContext) -> Iterator[bytes]:
+    """Zip bytes, chunk by chunk: the manifests first, then one original at a time."""
+    records = list(ctx.records.iterate(record_filter))
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(_entry(MANIFEST_JSON), json.dumps(
+            [record_view(r) for r in records], indent=1, ensure_ascii=False))
+        archive.writestr(_entry(MANIFEST_CSV), manifest_csv(records))
+        yield sink.drain()
+        for record in records:
+            data = read_original(record, ctx)
+            archive.writestr(_entry(record.key, record.created_at), data,
+                             compress_type=zipfile.ZIP_STORED)
+            yield sink.drain()
+    yield sink.drain()
+
+
+def manifest_csv(records: list[ImageRecord]) -> str:
+    rows = [dict(_system_row(r), **_flatten(r.data)) for r in records]
+    data_columns = sorted({key for row in rows for key in row} - set(SYSTEM_COLUMNS))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, [*SYSTEM_COLUMNS, *(f"data.{c}" for c in data_columns)],
+                            extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({(k if k in SYSTEM_COLUMNS else f"data.{k}"): _cell(v)
+                         for k, v in row.items()})
+    return out.getvalue()
+
+
+def import_archive(archive_file: IO[bytes], ctx: RecordContext, limits: ImportLimits,
+                   user_data: dict[str, Any] | None = None) -> ImportReport:
+    """Upsert every image of the archive by `file`, keeping manifest ids, data and times."""
+    try:
+        archive = zipfile.ZipFile(archive_file)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise BadRequest(f"The archive is not a valid zip ({exc}).") from None
+    with archive:
+        images, manifest = _checked_entries(archive, limits, ctx)
+        report = ImportReport()
+        for name in images:
+            _import_one(archive, name, manifest.get(name, {}), user_data or {}, ctx, report)
+    ctx.records.bump_id_sequence()
+    return report
+
+
+def _checked_entries(archive: zipfile.ZipFile, limits: ImportLimits,
+                     ctx: RecordContext) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    infos = [info for info in archive.infolist() if not info.is_dir()]
+    if len(infos) > limits.max_entries:
+        raise LimitExceeded(f"The archive has {len(infos)} entries; the limit is "
+                            f"{limits.max_entries}.")
+    total = sum(info.file_size for info in infos)
+    if total > limits.max_total_bytes:
+        raise LimitExceeded(f"The archive expands to {total} bytes; the limit is "
+                            f"{limits.max_total_bytes}.")
+    for info in infos:
+        _check_entry(info, limits)
+    names = [info.filename for info in infos]
+    if len(set(names)) != len(names):
+        raise BadRequest("The archive has duplicate entry names.")
+    manifest = _read_manifest(archive, names, limits)
+    images = [n for n in names if n not in (MANIFEST_JSON, MANIFEST_CSV)]
+    for name in images:
+        data = archive.read(name)
+        try:
+            probe_image(data, sniff_format(data), ctx.policy.limits)
+        except ImagehostError as exc:
+            raise type(exc)(f"Entry {name!r}: {exc.message}") from None
+    return images, manifest
+
+
+def _check_entry(info: zipfile.ZipInfo, limits: ImportLimits) -> None:
+    name = info.filename
+    try:
+        validate_key(name)
+    except ImagehostError:
+        raise BadRequest(f"Unsafe entry name {name!r} (absolute, '..', backslash or control "
+                         "characters).") from None
+    if info.flag_bits & 0x1:
+        raise BadRequest(f"Entry {name!r} is encrypted.")
+    if info.file_size > limits.max_entry_bytes and name != MANIFEST_JSON:
+        raise LimitExceeded(f"Entry {name!r} is {info.file_size} bytes; the limit is "
+                            f"{limits.max_entry_bytes}.")
+    if info.compress_type != zipfile.ZIP_STORED and \
+            info.file_size > limits.max_ratio * max(info.compress_size, 1):
+        ratio = info.file_size / max(info.compress_size, 1)
+        raise LimitExceeded(f"Entry {name!r} expands {ratio:.0f} times; the limit is "
+                            f"{limits.max_ratio:.0f}.")
+
+
+def _read_manifest(archive: zipfile.ZipFile, names: list[str],
+                   limits: ImportLimits) -> dict[str, dict[str, Any]]:
+    if MANIFEST_JSON not in names:
+        return {}
+    if archive.getinfo(MANIFEST_JSON).file_size > limits.max_manifest_bytes:
+        raise LimitExceeded(f"{MANIFEST_JSON} is larger than {limits.max_manifest_bytes} bytes.")
+    try:
+        entries = json.loads(archive.read(MANIFEST_JSON))
+    except ValueError:
+        raise BadRequest(f"{MANIFEST_JSON} is not valid JSON.") from None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and
+                                                isinstance(e.get("file"), str)
+                                                for e in entries):
+        raise BadRequest(f"{MANIFEST_JSON} must be a list of records with a file.")
+    manifest: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        _check_manifest_entry(entry)
+        manifest[entry["file"]] = entry
+    return manifest
+
+
+def _check_manifest_entry(entry: dict[str, Any]) -> None:
+    where = f"{MANIFEST_JSON} entry {entry['file']!r}"
+    if "id" in entry and entry["id"] is not None and (not isinstance(entry["id"], int) or
+                                                      isinstance(entry["id"], bool) or
+                                                      entry["id"] < 1):
+        raise BadRequest(f"{where}: id must be a positive integer.")
+    if not isinstance(entry.get("data", {}), dict):
+        raise BadRequest(f"{where}: data must be an object.")
+    if entry.get("status", "active") not in (ImageStatus.INCOMING.value, ImageStatus.ACTIVE.value,
+                                             ImageStatus.DELETED.value):
+        raise BadRequest(f"{where}: unknown status.")
+    if entry.get("time") is not None:
+        try:
+            datetime.fromisoformat(str(entry["time"]).replace("Z", "+00:00"))
+        except ValueError:
+            raise BadRequest(f"{where}: time is not ISO 8601.") from None
+
+
+def _import_one(archive: zipfile.ZipFile, name: str, entry: dict[str, Any],
+                user_data: dict[str, Any], ctx: RecordContext, report: ImportReport) -> None:
+    status = ImageStatus(entry.get("status", "active"))
+    if status is ImageStatus.DELETED:
+        status = ImageStatus.ACTIVE
+    time = entry.get("time")
+    try:
+        stored = store_record(
+            archive.read(name), ctx, path=name, record_id=entry.get("id"), status=status,
+            metadata={**entry.get("data", {}), **user_data},
+            time=datetime.fromisoformat(time.replace("Z", "+00:00")) if time else None)
+    except ImagehostError as exc:
+        report.add(name, "failed", entry.get("id"), exc.message)
+        return
+    report.add(name, "created" if stored.created else "updated", stored.record.id)
+
+
+def _entry(name: str, when: datetime | None = None) -> zipfile.ZipInfo:
+    stamp = (when or datetime.now(UTC)).astimezone(UTC)
+    info = zipfile.ZipInfo(name, date_time=(max(stamp.year, 1980), stamp.month, stamp.day,
+                                            stamp.hour, stamp.minute, stamp.second))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def _system_row(record: ImageRecord) -> dict[str, Any]:
+    view = record_view(record)
+    return {column: view[column] for column in SYSTEM_COLUMNS}
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,91 @@
+"""Response bodies, for the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="A stable code, e.g. bad_request, not_found, limit_exceeded.")
+    message: str = Field(description="What went wrong, for people.")
+
+
+_ERROR_TEXT = {400: "Malformed request", 401: "No API key, or an unknown one",
+               403: "Wrong secret, or a key lacking the scope", 404: "Not found",
+               405: "Method not allowed", 409: "Conflicts with an existing image",
+               413: "Over a configured limit", 503: "Busy (Retry-After) or a store is down"}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorBody, "description": _ERROR_TEXT[status]}
+            for status in statuses}
+
+
+class Record(BaseModel):
+    id: int
+    file: str = Field(description="The image's key (path) in the store.")
+    time: str = Field(description="Upload time, ISO 8601.")
+    data: dict[str, Any] = Field(description="Free-form JSON owned by the client.")
+    status: str = Field(description="incoming, active or deleted.")
+    format: str
+    width: int
+    height: int
+    bytes: int
+    sha256: str
+    variants: list[str]
+    published: str | None
+
+
+class PartialRecord(BaseModel):
+    """A record, or only the fields named by `select`."""
+
+    id: int | None = None
+    file: str | None = None
+    time: str | None = None
+    data: dict[str, Any] | None = None
+    status: str | None = None
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    bytes: int | None = None
+    sha256: str | None = None
+    variants: list[str] | None = None
+    published: str | None = None
+
+
+class RecordList(BaseModel):
+    total: int = Field(description="Matching records, ignoring paging.")
+    skip: int
+    limit: int
+    items: list[PartialRecord]
+    next_cursor: str | None = Field(
+        description="Pass as cursor= for the next page; null on the last page.")
+
+
+class PatchResult(BaseModel):
+    modified: int = Field(description="Records whose data changed.")
+
+
+class DeleteResult(BaseModel):
+    deleted: int = Field(description="Images deleted.")
+
+
+class DeletedRecord(BaseModel):
+    id: int
+    status: str = "deleted"
+
+
+class ImportEntry(BaseModel):
+    file: str
+    id: int | None = None
+    result: str = Field(description="created, updated or failed.")
+    message: str | None = None
+
+
+class ImportReport(BaseModel):
+    created: int
+    updated: int
+    failed: int
+    entries: list[ImportEntry]
