@@ -18,6 +18,7 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     Float,
+    Integer,
     String,
     Text,
     and_,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Session, sessionmaker
@@ -115,7 +117,8 @@ class JsonField:
                                    else_=None), "")
         if self.dialect == "postgresql":
             label = label.collate("C")
-        return [rank, number, label]
+        return [type_coerce(rank, Integer), type_coerce(number, Float),
+                type_coerce(label, Text)]
 
 
 def condition_sql(condition: DataCondition, dialect: str) -> ColumnElement[bool]:
@@ -250,9 +253,10 @@ class RecordCatalog:
         clauses = self.where(record_filter)
         with self._session() as session:
             if self.dialect == "postgresql":
-                keys = func.jsonb_object_keys(ImageRecord.data).table_valued("value")
+                keys = (func.jsonb_object_keys(ImageRecord.data).table_valued("data_key")
+                        .render_derived())
                 rows = session.execute(
-                    select(keys.c.value).select_from(ImageRecord).join(keys, true())
+                    select(keys.c.data_key).select_from(ImageRecord).join(keys, true())
                     .where(*clauses, func.jsonb_typeof(ImageRecord.data) == "object")
                     .distinct())
             else:

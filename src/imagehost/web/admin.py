@@ -15,7 +15,7 @@ router = APIRouter(tags=["operations"])
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-@router.get("/health")
+@router.get("/health", responses={503: {"description": "A check failed."}})
 async def health(svc: ServicesDep) -> JSONResponse:
     """The state of the catalog and of each store; 503 when any check fails."""
     report = await run_in_threadpool(check_health, svc.catalog, svc.stores.named())

@@ -15,6 +15,7 @@ from imagehost.service.deletion import delete_images
 from imagehost.service.editing import recrop_image, rotate_image
 from imagehost.service.publishing import publish_image
 from imagehost.service.uploads import UploadResult, upload_image
+from imagehost.web.schemas import error_responses
 from imagehost.web.state import Services, services
 
 router = APIRouter(tags=["c2corg"])
@@ -41,7 +42,8 @@ async def ping() -> str:
     return "Pong!"
 
 
-@router.post("/upload", response_model=UploadResponse)
+@router.post("/upload", response_model=UploadResponse,
+             responses=error_responses(400, 413, 503))
 async def upload(svc: ServicesDep, file: Annotated[UploadFile, File()]) -> UploadResponse:
     """Store an image in incoming with its variants; answers its new key."""
     result = await svc.pool.run(_upload, svc, file.file)
@@ -58,7 +60,8 @@ def _upload(svc: Services, stream: BinaryIO) -> UploadResult:
                         catalog=svc.catalog)
 
 
-@router.post("/publish", response_model=SuccessResponse)
+@router.post("/publish", response_model=SuccessResponse,
+             responses=error_responses(400, 401, 403, 404, 503))
 async def publish(svc: ServicesDep, secret: Annotated[str | None, Form()] = None,
                   filename: Annotated[str | None, Form()] = None,
                   crop: Annotated[str | None, Form()] = None) -> SuccessResponse:
@@ -71,7 +74,8 @@ async def publish(svc: ServicesDep, secret: Annotated[str | None, Form()] = None
     return SuccessResponse()
 
 
-@router.post("/delete", response_model=SuccessResponse)
+@router.post("/delete", response_model=SuccessResponse,
+             responses=error_responses(400, 401, 403, 503))
 async def delete(svc: ServicesDep, secret: Annotated[str | None, Form()] = None,
                  filenames: Annotated[list[str] | None, Form()] = None) -> SuccessResponse:
     """Delete published images and their variants; unknown keys are ignored."""
@@ -81,7 +85,8 @@ async def delete(svc: ServicesDep, secret: Annotated[str | None, Form()] = None,
     return SuccessResponse()
 
 
-@router.post("/recrop", response_model=UploadResponse)
+@router.post("/recrop", response_model=UploadResponse,
+             responses=error_responses(400, 401, 403, 404, 503))
 async def recrop(svc: ServicesDep, secret: Annotated[str | None, Form()] = None,
                  filename: Annotated[str | None, Form()] = None,
                  crop: Annotated[str | None, Form()] = None) -> UploadResponse:
@@ -93,7 +98,8 @@ async def recrop(svc: ServicesDep, secret: Annotated[str | None, Form()] = None,
     return UploadResponse(filename=new_key)
 
 
-@router.post("/rotate", response_model=NewFileResponse)
+@router.post("/rotate", response_model=NewFileResponse,
+             responses=error_responses(400, 401, 403, 404, 503))
 async def rotate(svc: ServicesDep, secret: Annotated[str | None, Form()] = None,
                  filename: Annotated[str | None, Form()] = None,
                  rotation: Annotated[str, Form()] = "90") -> NewFileResponse:

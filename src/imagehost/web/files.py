@@ -10,13 +10,18 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from imagehost.errors import Forbidden, NotFound
 from imagehost.storage.keys import content_type_for, validate_key
 from imagehost.storage.local import LocalStore
+from imagehost.web.schemas import error_responses
 from imagehost.web.state import Services, services
 
 router = APIRouter(tags=["files"])
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-@router.get("/active/{key:path}")
+@router.get("/active/{key:path}", responses={
+    200: {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "The published object (local store)."},
+    302: {"description": "Redirect to the bucket's public URL (object stores)."},
+    **error_responses(400, 404)})
 @router.head("/active/{key:path}", include_in_schema=False)
 async def active_file(key: str, svc: ServicesDep) -> Response:
     """A published object: the local active folder, or a redirect to the bucket's public URL."""
@@ -26,7 +31,10 @@ async def active_file(key: str, svc: ServicesDep) -> Response:
     return _file(store, key, svc.settings.cache_control)
 
 
-@router.get("/files/{store_name}/{key:path}")
+@router.get("/files/{store_name}/{key:path}", responses={
+    200: {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "The object."},
+    **error_responses(400, 403, 404)})
 @router.head("/files/{store_name}/{key:path}", include_in_schema=False)
 async def signed_file(store_name: str, key: str, svc: ServicesDep,
                       expires: Annotated[str, Query()] = "",
