@@ -63,8 +63,8 @@ class S3Credentials(BaseModel):
 
 _CREDENTIAL_SUFFIXES = {"endpoint": "ENDPOINT", "access_key_id": "ACCESS_KEY_ID",
                         "secret_key": "SECRET_KEY", "region": "DEFAULT_REGION"}
-SECRET_FIELDS = frozenset({"api_secret_key", "api_keys", "os_password", "swift_temp_url_key",
-                           "signed_url_key", "s3_credentials"})
+SECRET_FIELDS = frozenset({"api_secret_key", "api_keys", "url_signing_key", "os_password",
+                           "swift_temp_url_key", "signed_url_key", "s3_credentials"})
 
 
 class Settings(BaseModel):
@@ -177,6 +177,38 @@ class Settings(BaseModel):
         2_000_000_000, ge=1, description="Most bytes an archive may expand to.")
     import_max_ratio: float = Field(
         100.0, gt=1, description="Highest compression ratio of an archive entry (zip bombs).")
+    url_signing_key: str | None = Field(
+        None, description="Set: derived-image requests need sig (HMAC-SHA256 of path and "
+                          "canonical parameters, optional expires); unsigned requests may "
+                          "only ask for variants and presets.")
+    derived_presets: dict[str, str] = Field(
+        default_factory=dict, description="Named derivations allowed without a signature, "
+                                          "as name:query;name2:query (e.g. thumb:w=200&h=200).")
+    derived_max_side: int = Field(
+        4096, ge=16, description="Largest width or height of a derived image.")
+    derived_quality: dict[str, int] = Field(
+        default_factory=lambda: {"jpeg": 82, "webp": 80, "avif": 55, "png": 90},
+        description="Default quality per output format.")
+    avif_effort: int = Field(
+        2, ge=0, le=9, description="AVIF encoder effort (0 fastest .. 9 smallest).")
+    thumbnail_size: int = Field(50, ge=8, le=1024, description="Default thumbnail box side.")
+    thumbnail_enhancements: tuple[str, ...] = Field(
+        ("sharpen",), description="Enhancements applied to thumbnails: sharpen, equalise.")
+    expose_gps: bool = Field(False, description="Include GPS position in meta=true answers.")
+    derived_cache_control: str = Field(
+        "public, max-age=31536000, immutable",
+        description="Cache-Control of derived images (their ETag changes with the original).")
+    memory_cache_bytes: int = Field(
+        256 * 1024 * 1024, ge=0, description="In-process cache of derived images (0: off).")
+    disk_cache_folder: Path = Field(
+        Path("var/derived"), description="Local disk cache of derived images (survives "
+                                         "restarts).")
+    disk_cache_bytes: int = Field(
+        2 * 1024 * 1024 * 1024, ge=0, description="Size bound of the disk cache (0: off).")
+    archive_max_images: int = Field(
+        500, ge=1, description="Most images in one archive=zip answer.")
+    archive_max_bytes: int = Field(
+        500 * 1024 * 1024, ge=1, description="Largest archive=zip answer.")
     expire_after: float = Field(
         7200.0, gt=0, description="Age after which unpublished uploads are removed (e.g. 2h).")
     expire_interval: float = Field(
@@ -195,6 +227,25 @@ class Settings(BaseModel):
             return parse_resizing_config(value)
         if isinstance(value, list):
             return parse_variant_entries(value)
+        return value
+
+    @field_validator("derived_presets", "derived_quality", mode="before")
+    @classmethod
+    def _parse_pairs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            pairs = (part.partition(":") for part in value.split(";") if part.strip())
+            return {name.strip(): rest.strip() for name, _, rest in pairs}
+        return value
+
+    @field_validator("thumbnail_enhancements", mode="before")
+    @classmethod
+    def _split_enhancements(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        bad = sorted(set(value) - {"sharpen", "equalise"})
+        if bad:
+            raise ValueError(f"unknown enhancements {', '.join(bad)}; allowed: sharpen, "
+                             "equalise")
         return value
 
     @field_validator("api_keys", mode="before")

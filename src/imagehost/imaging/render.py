@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pyvips
 
 from imagehost.errors import BadRequest, InvalidImage
+from imagehost.imaging.derivation import Derivation
 from imagehost.imaging.formats import ImageFormat
 from imagehost.imaging.probe import ImageInfo
 from imagehost.imaging.variants import (
@@ -216,3 +217,82 @@ def _encode_original_jpeg(image: pyvips.Image) -> bytes:
 def _detail(exc: pyvips.Error) -> str:
     lines = (exc.detail or exc.message or "").strip().splitlines()
     return lines[-1] if lines else "unreadable"
+
+
+def render_derivation(source: bytes, source_info: ImageInfo, original: ImageInfo,
+                      derivation: Derivation, *, avif_effort: int = 2) -> bytes:
+    """Render `derivation` of `original` from `source`: the original itself, or a stored variant
+    at least as large as the output (a smaller decode). Sizes are computed on the original's
+    dimensions, so the output is the same whichever source is used."""
+    animated = source_info.animated and derivation.format in ("gif", "webp")
+    options = "fail_on=error,n=-1" if animated else "fail_on=error"
+    target = (derivation.resize_step().target(original.width, original.height)
+              if derivation.resizes else (original.width, original.height))
+    try:
+        if derivation.fit == "cover" and derivation.gravity == "attention":
+            image = pyvips.Image.thumbnail_source(
+                pyvips.Source.new_from_memory(source), derivation.width,
+                height=derivation.height, crop="attention",
+                size="both" if derivation.enlarge else "down", option_string=options)
+        else:
+            image = pyvips.Image.thumbnail_source(
+                pyvips.Source.new_from_memory(source), target[0], height=target[1],
+                size="force", option_string=options)
+            if derivation.fit == "cover":
+                image = _cover_crop(image, derivation)
+            elif derivation.fit == "pad" and derivation.width and derivation.height:
+                image = _pad(image, derivation)
+        if derivation.thumbnail is not None:
+            image = _enhance(image, derivation.thumbnail)
+        return encode_output(image, derivation.format, derivation.quality or 80, avif_effort)
+    except pyvips.Error as exc:
+        raise InvalidImage(f"Bad format: the image cannot be decoded ({_detail(exc)}).") from None
+
+
+def encode_output(image: pyvips.Image, fmt: str, quality: int, avif_effort: int) -> bytes:
+    if fmt == "avif":
+        return image.heifsave_buffer(Q=quality, compression="av1", effort=avif_effort,
+                                     keep="none")
+    if fmt == "jpeg" and _page_height(image) != image.height:
+        image = image.extract_area(0, 0, image.width, _page_height(image))
+    return encode(image, ImageFormat(fmt), quality=quality)
+
+
+def _cover_crop(image: pyvips.Image, derivation: Derivation) -> pyvips.Image:
+    width = min(derivation.width or image.width, image.width)
+    height = min(derivation.height or _page_height(image), _page_height(image))
+    if "," in derivation.gravity:
+        fx, fy = (float(v) for v in derivation.gravity.split(","))
+        left = min(max(0, round(fx * image.width - width / 2)), image.width - width)
+        top = min(max(0, round(fy * _page_height(image) - height / 2)),
+                  _page_height(image) - height)
+    else:
+        left, top = gravity_offset(derivation.gravity, image.width, _page_height(image),
+                                   width, height)
+    return _per_page(image, lambda p: p.extract_area(left, top, width, height))
+
+
+def _pad(image: pyvips.Image, derivation: Derivation) -> pyvips.Image:
+    assert derivation.width and derivation.height
+    transparent = derivation.format in ("png", "webp", "avif", "gif")
+    if transparent and not image.hasalpha():
+        image = image.bandjoin_const([255]) if image.bands in (1, 3) else image
+    gravity = derivation.gravity if derivation.gravity in _VIPS_GRAVITY else "centre"
+
+    def one(page: pyvips.Image) -> pyvips.Image:
+        background = ([0] * page.bands if transparent else [255] * page.bands)
+        return page.gravity(_vips_gravity(gravity), derivation.width, derivation.height,
+                            extend="background", background=background)
+
+    return _per_page(image, one)
+
+
+def _enhance(image: pyvips.Image, enhancements: tuple[str, ...]) -> pyvips.Image:
+    if "equalise" in enhancements:
+        alpha = image[image.bands - 1] if image.hasalpha() else None
+        colour = image.extract_band(0, n=image.bands - 1) if alpha is not None else image
+        colour = colour.hist_equal()
+        image = colour.bandjoin(alpha) if alpha is not None else colour
+    if "sharpen" in enhancements and max(image.width, _page_height(image)) <= 400:
+        image = image.sharpen(sigma=0.7).cast("uchar")
+    return image

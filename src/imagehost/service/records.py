@@ -13,6 +13,7 @@ from imagehost.catalog.models import ImageRecord, ImageStatus
 from imagehost.catalog.records import RecordCatalog
 from imagehost.errors import BadRequest, Conflict, NotFound
 from imagehost.imaging.formats import ImageFormat
+from imagehost.service.derived_cache import DerivedCache
 from imagehost.service.merge_patch import merge_patch
 from imagehost.service.naming import new_image_key
 from imagehost.service.policy import ImagePolicy
@@ -22,7 +23,6 @@ from imagehost.storage.base import Store
 from imagehost.storage.factory import Stores
 from imagehost.storage.keys import validate_key
 
-DERIVED_PREFIX = "derived"
 _EXTENSIONS = {ImageFormat.JPEG: ("jpg", "jpeg"), ImageFormat.PNG: ("png",),
                ImageFormat.GIF: ("gif",), ImageFormat.WEBP: ("webp",),
                ImageFormat.SVG: ("svg",)}
@@ -36,6 +36,7 @@ class RecordContext:
     policy: ImagePolicy
     stores: Stores
     records: RecordCatalog
+    cache: DerivedCache
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def store_record(data: bytes, ctx: RecordContext, *, path: str | None = None,
     record.bytes, record.sha256 = len(processed.original), processed.sha256
     record.variants = [k for k, _, _ in objects[:-1]]
     record.data = metadata or {}
-    record.created_at = time or now
+    record.created_at = _utc(time or now)
     record.published_at = now if status is ImageStatus.ACTIVE else None
     record.deleted_at = None
     try:
@@ -152,13 +153,6 @@ def store_for(status: ImageStatus, stores: Stores) -> Store:
     return stores.incoming if status is ImageStatus.INCOMING else stores.active
 
 
-def purge_derived(record_id: int, cache: Store) -> int:
-    keys = [info.key for info in cache.list(f"{DERIVED_PREFIX}/{record_id}/")]
-    for key in keys:
-        cache.delete(key)
-    return len(keys)
-
-
 def record_view(record: ImageRecord, select: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The API shape of a record, optionally projected to `select`."""
     view: dict[str, Any] = {
@@ -196,7 +190,7 @@ def _remove_files(record: ImageRecord, ctx: RecordContext, keep_store: Store | N
         fresh = set(ctx.policy.variant_keys(record.key)) | {record.key}
         stale = [k for k in stale if k not in fresh]
     delete_all(store, stale)
-    purge_derived(record.id, ctx.stores.cache)
+    ctx.cache.purge(record.id)
 
 
 def _check_id(existing: ImageRecord | None, record_id: int | None, key: str,
@@ -224,6 +218,10 @@ def _check_variant_clash(key: str, ctx: RecordContext) -> None:
                     owner = ctx.records.by_file(f"{base}.{extension}")
                     if owner is not None and key in owner.variants:
                         raise Conflict(f"{key!r} is a variant of image {owner.id}.")
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -16,11 +16,15 @@ from imagehost.catalog.records import RecordCatalog
 from imagehost.config import Settings, load_settings
 from imagehost.errors import Overloaded, StoreUnavailable
 from imagehost.imaging.render import configure_libvips
+from imagehost.service.derived import DerivedContext, DerivedOptions
+from imagehost.service.derived_cache import DerivedCache, DiskTier, MemoryTier
 from imagehost.service.expiry import expire_incoming
 from imagehost.service.policy import ImagePolicy
-from imagehost.storage.factory import build_stores
+from imagehost.service.records import RecordContext
+from imagehost.storage.factory import Stores, build_stores
 from imagehost.storage.swift import SwiftStore
-from imagehost.web import admin, archive, c2corg, files, records
+from imagehost.web import admin, archive, c2corg, derived, files, records
+from imagehost.web.coalesce import SingleFlight
 from imagehost.web.errors import install_error_handlers
 from imagehost.web.metrics import Metrics
 from imagehost.web.middleware import (
@@ -48,10 +52,24 @@ def build_services(settings: Settings) -> Services:
                 store.ensure_temp_url_key()
             except StoreUnavailable as exc:
                 log.warning("cannot set the TempURL key yet: %s", exc.message)
-    return Services(settings=settings, policy=ImagePolicy.from_settings(settings),
-                    stores=stores, catalog=ImageCatalog(engine), records=RecordCatalog(engine),
+    policy = ImagePolicy.from_settings(settings)
+    records = RecordCatalog(engine)
+    cache = build_derived_cache(settings, stores)
+    derived = DerivedContext(
+        RecordContext(policy, stores, records, cache), cache,
+        DerivedOptions(settings.avif_effort, settings.derived_quality, settings.expose_gps,
+                       settings.signed_url_lifetime))
+    return Services(settings=settings, policy=policy, stores=stores,
+                    catalog=ImageCatalog(engine), records=records,
                     pool=WorkPool(settings.render_threads, settings.render_queue),
-                    metrics=Metrics())
+                    metrics=Metrics(), derived=derived, single_flight=SingleFlight())
+
+
+def build_derived_cache(settings: Settings, stores: Stores) -> DerivedCache:
+    memory = MemoryTier(settings.memory_cache_bytes) if settings.memory_cache_bytes else None
+    disk = (DiskTier(settings.disk_cache_folder, settings.disk_cache_bytes)
+            if settings.disk_cache_bytes else None)
+    return DerivedCache(stores.cache, memory, disk)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -71,8 +89,8 @@ def create_app(settings: Settings) -> FastAPI:
                   description="Image backend: upload, variants, publish, serve.")
     app.state.services = svc
     install_error_handlers(app)
-    for router in (c2corg.router, admin.router, files.router, records.router,
-                   archive.router):
+    for router in (c2corg.router, admin.router, files.router, derived.router,
+                   records.router, archive.router):
         app.include_router(router, prefix=settings.prefix)
     app.add_middleware(BodyLimitMiddleware,
                        max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,

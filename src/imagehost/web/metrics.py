@@ -22,6 +22,9 @@ class Metrics:
         self.render_seconds = Histogram("imagehost_render_seconds",
                                         "Time to decode an original and encode its variants",
                                         buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.derived = Counter("imagehost_derived_total",
+                               "Derived image answers by source (memory, disk, store, "
+                               "rendered, variant)", ["source"], registry=self.registry)
         self.pool_in_flight = Gauge("imagehost_pool_in_flight", "Jobs running or waiting",
                                     registry=self.registry)
 

@@ -20,8 +20,8 @@ from imagehost.catalog.filters import (
     parse_query,
 )
 from imagehost.catalog.models import ImageStatus
-from imagehost.errors import BadRequest, NotFound
-from imagehost.imaging.formats import CONTENT_TYPES, ImageFormat
+from imagehost.errors import BadRequest, LimitExceeded, NotFound
+from imagehost.imaging.derivation import DERIVATION_PARAMETERS
 from imagehost.service.records import (
     RecordContext,
     delete_many,
@@ -29,12 +29,12 @@ from imagehost.service.records import (
     get_record,
     patch_data,
     patch_many,
-    read_original,
     record_view,
     replace_data,
     store_record,
 )
 from imagehost.web.auth import Caller, CallerDep, writer
+from imagehost.web.derived import archive_response
 from imagehost.web.schemas import (
     DeletedRecord,
     DeleteResult,
@@ -74,7 +74,7 @@ PATCH_BODY = {"requestBody": {"required": True, "content": {
 
 
 def context(svc: Services) -> RecordContext:
-    return RecordContext(svc.policy, svc.stores, svc.records)
+    return svc.derived.records
 
 
 def visible_query(request: Request, caller: Caller, *,
@@ -100,12 +100,34 @@ async def list_images(request: Request, svc: ServicesDep, caller: CallerDep,
                       skip: Param = None, limit: Param = None, sort: Param = None,
                       cursor: Param = None, select: Param = None, status: Param = None,
                       time_from: FROM = None, to: Param = None, file: Param = None,
-                      regex: Param = None, ids: Param = None) -> dict[str, Any]:
+                      regex: Param = None, ids: Param = None,
+                      archive: Annotated[str | None, Query(
+                          description="zip: answer a zip of the matching images, derived by "
+                                      "the derivation parameters (w, h, fit, format, ...) "
+                                      "and named by canonical derivation name.")] = None,
+                      ) -> Any:
+    if archive is not None:
+        return await _archive(request, svc, caller, archive)
     query = visible_query(request, caller)
     page = await svc.pool.run(svc.records.page, query)
     return {"total": page.total, "skip": query.skip, "limit": query.limit,
             "items": [record_view(r, query.select) for r in page.records],
             "next_cursor": encode_cursor(page.next_cursor) if page.next_cursor else None}
+
+
+async def _archive(request: Request, svc: Services, caller: Caller, kind: str) -> Any:
+    if kind != "zip":
+        raise BadRequest("Parameter 'archive': the only archive is zip.")
+    reserved = (*DERIVATION_PARAMETERS, "archive", "sig", "expires")
+    query = visible_query(request, caller, extra_reserved=reserved)
+    count = await svc.pool.run(lambda: svc.records.page(replace(query, limit=1, skip=0)).total)
+    if count > svc.settings.archive_max_images:
+        raise LimitExceeded(f"{count} images match; an archive holds at most "
+                            f"{svc.settings.archive_max_images} (archive_max_images).")
+    records = await svc.pool.run(lambda: list(svc.records.iterate(query.filter)))
+    params = [(k, v) for k, v in request.query_params.multi_items()
+              if k in DERIVATION_PARAMETERS]
+    return await archive_response(request, svc, records, params)
 
 
 @router.get("/fields", response_model=list[str], responses=error_responses(400, 401, 403),
@@ -142,26 +164,6 @@ async def get_image(record_id: int, svc: ServicesDep, caller: CallerDep) -> dict
     if record.status != ImageStatus.ACTIVE.value:
         caller.require("read")
     return record_view(record)
-
-
-@router.get("/{record_id}/image", responses={
-    200: {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
-          "description": "The original bytes."},
-    304: {"description": "Not modified (If-None-Match)."},
-    **error_responses(400, 401, 404, 503)}, response_class=Response)
-async def get_image_bytes(record_id: int, request: Request, svc: ServicesDep,
-                          caller: CallerDep) -> Response:
-    """The original image, with Content-Type, ETag and Cache-Control."""
-    ctx = context(svc)
-    record = await svc.pool.run(get_record, record_id, ctx)
-    if record.status != ImageStatus.ACTIVE.value:
-        caller.require("read")
-    etag = f'"{record.sha256}"'
-    headers = {"ETag": etag, "Cache-Control": svc.settings.cache_control}
-    if etag in _etags(request.headers.get("if-none-match", "")):
-        return Response(status_code=304, headers=headers)
-    data = await svc.pool.run(read_original, record, ctx)
-    return Response(data, media_type=CONTENT_TYPES[ImageFormat(record.format)], headers=headers)
 
 
 @router.patch("/{record_id}", response_model=Record, openapi_extra=PATCH_BODY,
@@ -285,6 +287,3 @@ async def _json_body(request: Request) -> Any:
     except ValueError:
         raise BadRequest("The body is not valid JSON.") from None
 
-
-def _etags(header: str) -> set[str]:
-    return {part.strip().removeprefix("W/") for part in header.split(",") if part.strip()}

@@ -9,8 +9,10 @@ from fastapi import Request
 from imagehost.catalog.images import ImageCatalog
 from imagehost.catalog.records import RecordCatalog
 from imagehost.config import Settings
+from imagehost.service.derived import DerivedContext
 from imagehost.service.policy import ImagePolicy
 from imagehost.storage.factory import Stores
+from imagehost.web.coalesce import SingleFlight
 from imagehost.web.metrics import Metrics
 from imagehost.web.pool import WorkPool
 
@@ -24,6 +26,8 @@ class Services:
     records: RecordCatalog
     pool: WorkPool
     metrics: Metrics
+    derived: DerivedContext
+    single_flight: SingleFlight
 
 
 def services(request: Request) -> Services:

@@ -1,0 +1,202 @@
+"""GET /images/{id}/image: the original, a stored variant, metadata, a temporary URL, or any
+derived size and format, cached in three tiers and rendered once per concurrent burst."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import IO, Annotated, Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from imagehost.catalog.models import ImageRecord, ImageStatus
+from imagehost.errors import BadRequest, NotFound
+from imagehost.imaging.derivation import (
+    Derivation,
+    negotiates,
+    parse_derivation,
+    resolve,
+)
+from imagehost.imaging.formats import CONTENT_TYPES, ImageFormat
+from imagehost.service.derived import (
+    DerivedImage,
+    archive_derived,
+    derive_image,
+    image_metadata,
+    stored_variant,
+    temporary_url,
+)
+from imagehost.service.derived_cache import cache_key
+from imagehost.service.records import get_record, read_original
+from imagehost.service.url_signing import verify
+from imagehost.web.auth import CallerDep
+from imagehost.web.schemas import error_responses
+from imagehost.web.state import Services, services
+
+router = APIRouter(tags=["derived images"])
+ServicesDep = Annotated[Services, Depends(services)]
+Param = Annotated[str | None, Query()]
+_UNSIGNED = {"variant", "preset"}
+IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}},
+                      "application/json": {"schema": {"type": "object"}}},
+          "description": "The image bytes; JSON for meta=true and url=true."},
+    304: {"description": "Not modified (If-None-Match)."},
+    **error_responses(400, 401, 403, 404, 413, 503)}
+
+
+@router.get("/images/{record_id}/image", response_class=Response, responses=IMAGE_RESPONSES)
+@router.head("/images/{record_id}/image", include_in_schema=False)
+async def image(record_id: int, request: Request, svc: ServicesDep, caller: CallerDep,
+                w: Param = None, h: Param = None, fit: Param = None, enlarge: Param = None,
+                gravity: Param = None, thumbnail: Param = None, format: Param = None,
+                quality: Param = None, meta: Param = None, url: Param = None,
+                variant: Param = None, preset: Param = None, sig: Param = None,
+                expires: Param = None) -> Response:
+    """Without parameters: the original. With `variant`: a stored eager variant. With `w`, `h`
+    (alias xsize, ysize), `fit` (inside, cover, fill, pad), `enlarge`, `gravity` (compass
+    point, attention, focal = data.focal {x, y}, or fx,fy), `thumbnail`, `format` (alias
+    kind: jpeg, png, webp, avif, gif, auto), `quality`: a derived image. `meta=true`: JSON
+    metadata of the original. `url=true`: JSON {url, expires} of the derived object in the
+    cache store. With URL_SIGNING_KEY set, all but variant and preset requests need `sig`."""
+    params = request.query_params.multi_items()
+    record = await svc.pool.run(get_record, record_id, svc.derived.records)
+    if record.status != ImageStatus.ACTIVE.value:
+        caller.require("read")
+    if svc.settings.url_signing_key and any(k not in _UNSIGNED for k, _ in params):
+        verify(svc.settings.url_signing_key, f"/images/{record_id}/image", params)
+    params = _expand_preset(svc, [(k, v) for k, v in params if k not in ("sig", "expires")])
+    names = {k for k, _ in params}
+    if not names:
+        return await _original(record, request, svc)
+    if "variant" in names:
+        return await _variant(record, dict(params)["variant"], names, request, svc)
+    if _flag(params, "meta"):
+        return JSONResponse(await svc.pool.run(image_metadata, record, svc.derived))
+    derivation = _derivation(svc, record, params, request)
+    if _flag(params, "url"):
+        return JSONResponse(await svc.pool.run(temporary_url, record, derivation, svc.derived))
+    return await _derived(record, derivation, request, svc)
+
+
+async def _original(record: ImageRecord, request: Request, svc: Services) -> Response:
+    etag = f'"{record.sha256}"'
+    headers = {"ETag": etag, "Cache-Control": svc.settings.cache_control}
+    if _matches(request, etag):
+        return Response(status_code=304, headers=headers)
+    data = await svc.pool.run(read_original, record, svc.derived.records)
+    return Response(data, media_type=CONTENT_TYPES[ImageFormat(record.format)], headers=headers)
+
+
+async def _variant(record: ImageRecord, suffix: str, names: set[str], request: Request,
+                   svc: Services) -> Response:
+    if names - {"variant"}:
+        raise BadRequest("variant takes no other parameters.")
+    etag = f'"{record.sha256[:16]}-{suffix}"'
+    headers = {"ETag": etag, "Cache-Control": svc.settings.derived_cache_control}
+    if _matches(request, etag):
+        return Response(status_code=304, headers=headers)
+    data, content_type = await svc.pool.run(stored_variant, record, suffix, svc.derived.records)
+    svc.metrics.derived.labels("variant").inc()
+    return Response(data, media_type=content_type, headers=headers)
+
+
+async def _derived(record: ImageRecord, derivation: Derivation, request: Request,
+                   svc: Services) -> Response:
+    key = cache_key(record.id, record.sha256, derivation.canonical_name())
+    headers = {"ETag": DerivedImage(b"", "", key, "").etag,
+               "Cache-Control": svc.settings.derived_cache_control}
+    if request.query_params.get("format", request.query_params.get("kind")) == "auto":
+        headers["Vary"] = "Accept"
+    if _matches(request, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    derived: DerivedImage = await svc.single_flight.run(
+        key, lambda: svc.pool.run(derive_image, record, derivation, svc.derived))
+    origin = derived.source.split(" ", 1)[0]
+    svc.metrics.derived.labels(origin).inc()
+    return Response(derived.data, media_type=derived.content_type,
+                    headers={**headers, "X-Imagehost-Source": origin})
+
+
+def _derivation(svc: Services, record: ImageRecord, params: list[tuple[str, str]],
+                request: Request) -> Derivation:
+    settings = svc.settings
+    derivation = parse_derivation(params, max_side=settings.derived_max_side,
+                                  thumbnail_size=settings.thumbnail_size,
+                                  thumbnail_enhancements=settings.thumbnail_enhancements)
+    return resolve(derivation, ImageFormat(record.format),
+                   request.headers.get("accept", "") if negotiates(derivation) else "",
+                   quality=settings.derived_quality, focal=_focal(record))
+
+
+def _expand_preset(svc: Services, params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    presets = [v for k, v in params if k == "preset"]
+    if not presets:
+        return params
+    if len(params) != 1:
+        raise BadRequest("preset takes no other parameters.")
+    query = svc.settings.derived_presets.get(presets[0])
+    if query is None:
+        raise NotFound(f"No preset {presets[0]!r}; configured: "
+                       f"{', '.join(svc.settings.derived_presets) or 'none'}.")
+    return parse_qsl(query)
+
+
+def _focal(record: ImageRecord) -> tuple[float, float] | None:
+    focal = record.data.get("focal") if isinstance(record.data, dict) else None
+    try:
+        if isinstance(focal, dict):
+            x, y = float(focal["x"]), float(focal["y"])
+        elif isinstance(focal, list | tuple) and len(focal) == 2:
+            x, y = float(focal[0]), float(focal[1])
+        else:
+            return None
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (x, y) if 0 <= x <= 1 and 0 <= y <= 1 else None
+
+
+def _flag(params: list[tuple[str, str]], name: str) -> bool:
+    values = [v.lower() for k, v in params if k == name]
+    return bool(values) and values[-1] in ("true", "1", "yes")
+
+
+def _matches(request: Request, etag: str) -> bool:
+    header = request.headers.get("if-none-match", "")
+    return etag in {p.strip().removeprefix("W/") for p in header.split(",")} or header == "*"
+
+
+
+async def archive_response(request: Request, svc: Services, records: list[ImageRecord],
+                           params: list[tuple[str, str]]) -> StreamingResponse:
+    """GET /images?...&archive=zip: the matching images, derived by the same parameters."""
+    if svc.settings.url_signing_key and params:
+        verify(svc.settings.url_signing_key, "/images", request.query_params.multi_items())
+    derivation = None
+    if params:
+        derivation = parse_derivation(params, max_side=svc.settings.derived_max_side,
+                                      thumbnail_size=svc.settings.thumbnail_size,
+                                      thumbnail_enhancements=svc.settings.thumbnail_enhancements)
+    spool = await svc.pool.run(_archive, svc, records, derivation, request)
+
+    def chunks() -> Iterator[bytes]:
+        with spool:
+            while chunk := spool.read(1024 * 1024):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type="application/zip", headers={
+        "Content-Disposition": 'attachment; filename="imagehost-images.zip"'})
+
+
+def _archive(svc: Services, records: list[ImageRecord], derivation: Derivation | None,
+             request: Request) -> IO[bytes]:
+    resolved = None
+    if derivation is not None:
+        fmt = derivation.format or "jpeg"
+        resolved = resolve(replace(derivation, format=fmt), ImageFormat.JPEG,
+                           request.headers.get("accept", ""),
+                           quality=svc.settings.derived_quality, focal=None)
+    return archive_derived(records, resolved, svc.derived,
+                           max_bytes=svc.settings.archive_max_bytes)
