@@ -84,6 +84,28 @@ def expire(
     typer.echo(f"{verb} {len(report.objects)} objects and {report.records} records")
 
 
+@app.command()
+def sign(
+    url: Annotated[str, typer.Argument(help="Path and query, e.g. '/images/42/image?w=512'.")],
+    config: ConfigOption = None,
+    expires_in: Annotated[float | None, typer.Option(
+        help="Seconds until the URL expires (default: never).")] = None,
+) -> None:
+    """Sign a derived-image URL with URL_SIGNING_KEY."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    from imagehost.service.url_signing import sign as sign_query
+
+    settings = _settings(config)
+    if not settings.url_signing_key:
+        typer.echo("imagehost: URL_SIGNING_KEY is not set", err=True)
+        raise typer.Exit(2)
+    parts = urlsplit(url)
+    path = parts.path.removeprefix(settings.prefix) or "/"
+    query = sign_query(settings.url_signing_key, path, parse_qsl(parts.query), expires_in)
+    typer.echo(f"{settings.prefix}{path}?{query}")
+
+
 s3_app = typer.Typer(help="S3-specific operations.", no_args_is_help=True)
 app.add_typer(s3_app, name="s3")
 
