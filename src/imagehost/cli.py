@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -140,6 +140,238 @@ def s3_lifecycle(
         raise typer.Exit(1) from None
     typer.echo(yaml.safe_dump({"bucket": incoming.bucket, "rules": rules}, sort_keys=False,
                               default_flow_style=False), nl=False)
+
+
+JobsOption = Annotated[int | None, typer.Option(
+    "--jobs", "-j", help="Items processed at once (default: the core count).", min=1)]
+LimitOption = Annotated[int | None, typer.Option("--limit", "-l", help="Stop after N items.",
+                                                 min=1)]
+KeyOption = Annotated[str | None, typer.Option("--key", "-k", help="Process only this key.")]
+ProgressOption = Annotated[int, typer.Option(
+    "--progress", "-p", help="Log a progress line every N items (off a terminal).", min=1)]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Decide, change nothing.")]
+BrokerOption = Annotated[str | None, typer.Option(
+    "--broker", help="Run on Celery workers through this broker (redis://...).",
+    envvar="BROKER_URL")]
+
+
+@app.command()
+def migrate(
+    config: ConfigOption = None,
+    force: Annotated[bool, typer.Option("--force", "-f",
+                                        help="Migrate images that are already active.")] = False,
+    jobs: JobsOption = None, key: KeyOption = None, limit: LimitOption = None,
+    progress: ProgressOption = 100, verbose: VerboseOption = False,
+    dry_run: DryRunOption = False, broker: BrokerOption = None,
+) -> None:
+    """Move the v5 images (V5_DATABASE_URL listing, V5_BUCKET or V5_BASE_URL originals) into
+    the active store and the catalog, with variants."""
+    from imagehost.jobs.migrate import Migrate
+
+    params = {"force": force, "key": key, "limit": limit}
+    _run_job(Migrate(), params, config, jobs, progress, verbose, dry_run, broker)
+
+
+@app.command()
+def resize(
+    config: ConfigOption = None,
+    key: KeyOption = None,
+    prefix: Annotated[str | None, typer.Option(help="Only keys starting with this.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only images published since (ISO).")]
+    = None,
+    until: Annotated[str | None, typer.Option(help="Only images published until (ISO).")]
+    = None,
+    only: Annotated[str | None, typer.Option(help="Only these suffixes, e.g. BI,MI.")] = None,
+    from_store: Annotated[bool, typer.Option(
+        "--from-store", help="List originals from the active store, not the catalog.")] = False,
+    jobs: JobsOption = None, limit: LimitOption = None, progress: ProgressOption = 100,
+    verbose: VerboseOption = False, dry_run: DryRunOption = False,
+    broker: BrokerOption = None,
+) -> None:
+    """Regenerate the variants of active originals (after a change of RESIZING_CONFIG)."""
+    from imagehost.jobs.resize import Resize
+
+    params = {"key": key, "prefix": prefix, "since": since, "until": until, "limit": limit,
+              "only": [s.strip() for s in only.split(",")] if only else None,
+              "from_store": from_store}
+    _run_job(Resize(), params, config, jobs, progress, verbose, dry_run, broker)
+
+
+@app.command()
+def transfer(
+    to: Annotated[Path, typer.Option(help="YAML configuration of the target stores.",
+                                     exists=True, dir_okay=False)],
+    config: ConfigOption = None,
+    roles: Annotated[str, typer.Option(help="Stores to copy.")] = "incoming,active,cache",
+    prefix: Annotated[str | None, typer.Option(help="Only keys starting with this.")] = None,
+    switch: Annotated[bool, typer.Option(
+        "--switch", help="When every object arrived, point the configuration file (--config) "
+                         "at the target stores.")] = False,
+    jobs: JobsOption = None, progress: ProgressOption = 100, verbose: VerboseOption = False,
+    dry_run: DryRunOption = False, broker: BrokerOption = None,
+) -> None:
+    """Copy every object to the stores another configuration describes (local -> S3 ->
+    Swift ...), verifying size and checksum and skipping what is already identical."""
+    from imagehost.jobs.transfer import Transfer
+
+    if switch and config is None:
+        typer.echo("imagehost: --switch needs --config (the file to point at the target)",
+                   err=True)
+        raise typer.Exit(2)
+    params = {"to": str(to.resolve()), "roles": [r.strip() for r in roles.split(",")],
+              "prefix": prefix, "switch": str(config.resolve()) if switch and config else None}
+    _run_job(Transfer(), params, config, jobs, progress, verbose, dry_run, broker)
+
+
+@app.command()
+def reindex(
+    config: ConfigOption = None,
+    prefix: Annotated[str | None, typer.Option(help="Only keys starting with this.")] = None,
+    jobs: JobsOption = None, progress: ProgressOption = 100, verbose: VerboseOption = False,
+    dry_run: DryRunOption = False, broker: BrokerOption = None,
+) -> None:
+    """Rebuild or repair the catalog from what the stores hold (with --dry-run: only report
+    the differences)."""
+    from imagehost.jobs.reindex import Reindex
+
+    _run_job(Reindex(), {"prefix": prefix}, config, jobs, progress, verbose, dry_run, broker)
+
+
+@app.command()
+def worker(
+    broker: Annotated[str, typer.Option(help="Celery broker, e.g. redis://127.0.0.1:6379/0.",
+                                        envvar="BROKER_URL")],
+    config: ConfigOption = None,
+    jobs: JobsOption = None,
+) -> None:
+    """A Celery worker for distributed jobs (started on any number of machines that share the
+    catalog and the stores)."""
+    from imagehost.jobs.commands import default_concurrency
+    from imagehost.jobs.distributed import run_worker
+
+    _settings(config)
+    if config is not None:
+        os.environ[CONFIG_FILE_VARIABLE] = str(config.resolve())
+    run_worker(broker, jobs or default_concurrency())
+
+
+jobs_app = typer.Typer(help="Job runs: list, show, resume, retry.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+
+@jobs_app.command("list")
+def jobs_list(config: ConfigOption = None) -> None:
+    """The most recent job runs with their counts."""
+    from imagehost.jobs.context import build_job_context
+
+    ctx = build_job_context(_settings(config))
+    for job in ctx.jobs.recent():
+        counts = ctx.jobs.counts(job.id)
+        typer.echo(f"#{job.id:<5} {job.kind:<9} {job.state:<12} {job.started_at:%Y-%m-%d %H:%M}"
+                   f"  {counts.finished}/{counts.total} done, {counts.failed} failed")
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: int, config: ConfigOption = None) -> None:
+    """One job: parameters, counts, rate, and the failed items with their errors."""
+    from imagehost.jobs.context import build_job_context
+
+    ctx = build_job_context(_settings(config))
+    job = ctx.jobs.get(job_id)
+    if job is None:
+        typer.echo(f"imagehost: no job {job_id}", err=True)
+        raise typer.Exit(2)
+    counts = ctx.jobs.counts(job_id)
+    last = ctx.jobs.last_update(job_id) or job.started_at
+    seconds = max((last - job.started_at).total_seconds(), 1e-6)
+    typer.echo(yaml.safe_dump({
+        "job": job.id, "kind": job.kind, "state": job.state, "params": job.params,
+        "started": job.started_at.isoformat(),
+        "finished": job.finished_at.isoformat() if job.finished_at else None,
+        "listed": job.listed, "items": counts.total, "done": counts.done,
+        "skipped": counts.skipped, "failed": counts.failed, "pending": counts.pending,
+        "rate_per_second": round(counts.finished / seconds, 2),
+        "failures": [{"key": k, "error": e} for k, e in ctx.jobs.failures(job_id)],
+    }, sort_keys=False, allow_unicode=True), nl=False)
+
+
+@jobs_app.command("resume")
+def jobs_resume(job_id: int, config: ConfigOption = None, jobs: JobsOption = None,
+                progress: ProgressOption = 100, verbose: VerboseOption = False,
+                broker: BrokerOption = None) -> None:
+    """Carry on an interrupted job without redoing its done items."""
+    _continue_job(job_id, config, jobs, progress, verbose, broker, retry=False)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: int, config: ConfigOption = None, jobs: JobsOption = None,
+               progress: ProgressOption = 100, verbose: VerboseOption = False,
+               broker: BrokerOption = None) -> None:
+    """Run a job's failed items again."""
+    _continue_job(job_id, config, jobs, progress, verbose, broker, retry=True)
+
+
+def _run_job(kind: Any, params: dict[str, Any], config: Path | None, jobs: int | None,
+             progress: int, verbose: bool, dry_run: bool, broker: str | None) -> None:
+    from imagehost.jobs.commands import default_concurrency, run_new, summary
+    from imagehost.jobs.commands import dry_run as plan
+    from imagehost.jobs.context import build_job_context
+
+    _logging(verbose)
+    ctx = build_job_context(_settings(config))
+    if dry_run:
+        counts = plan(kind, params, ctx)
+        typer.echo(f"dry run: would process {counts.pending}, skip {counts.skipped}, "
+                   f"fail {counts.failed}")
+        raise typer.Exit(1 if counts.failed else 0)
+    job, counts = run_new(kind, params, ctx, concurrency=jobs or default_concurrency(),
+                          every=progress, broker=broker)
+    typer.echo(f"job {job.id}: " + summary(kind.name, counts))
+    if params.get("switch") and not counts.failed and not counts.pending:
+        _switch_configuration(Path(params["switch"]), Path(params["to"]))
+    raise typer.Exit(1 if counts.failed or counts.pending else 0)
+
+
+def _switch_configuration(config: Path, target: Path) -> None:
+    """Merge the target's storage options into the configuration file (kept as .bak)."""
+    from imagehost.config import read_yaml
+
+    current = dict(read_yaml(config))
+    storage = {k: v for k, v in read_yaml(target).items() if k != "database_url"}
+    config.with_suffix(config.suffix + ".bak").write_text(config.read_text())
+    config.write_text(yaml.safe_dump({**current, **storage}, sort_keys=False))
+    typer.echo(f"switched {config} to the stores of {target} (previous: {config}.bak)")
+
+
+def _continue_job(job_id: int, config: Path | None, jobs: int | None, progress: int,
+                  verbose: bool, broker: str | None, *, retry: bool) -> None:
+    from imagehost.jobs.commands import default_concurrency, run, summary
+    from imagehost.jobs.context import build_job_context
+    from imagehost.jobs.registry import kind_named
+
+    _logging(verbose)
+    ctx = build_job_context(_settings(config))
+    job = ctx.jobs.get(job_id)
+    if job is None:
+        typer.echo(f"imagehost: no job {job_id}", err=True)
+        raise typer.Exit(2)
+    if retry:
+        typer.echo(f"retrying {ctx.jobs.retry_failed(job_id)} failed items")
+    kind = kind_named(job.kind)
+    counts = run(job, kind, ctx, concurrency=jobs or default_concurrency(), every=progress,
+                 broker=broker)
+    typer.echo(f"job {job.id}: " + summary(kind.name, counts))
+    raise typer.Exit(1 if counts.failed or counts.pending else 0)
+
+
+def _logging(verbose: bool) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("httpx", "botocore", "urllib3"):
+        logging.getLogger(chatty).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def render_config(settings: Settings) -> str:

@@ -209,6 +209,18 @@ class Settings(BaseModel):
         500, ge=1, description="Most images in one archive=zip answer.")
     archive_max_bytes: int = Field(
         500 * 1024 * 1024, ge=1, description="Largest archive=zip answer.")
+    v5_database_url: str | None = Field(
+        None, description="migrate: SQLAlchemy URL of the v5 database (app_images_archives).")
+    v5_order: Literal["ASC", "DESC"] = Field(
+        "ASC", description="migrate: order of v5 images by archive id.")
+    v5_bucket: str | None = Field(None, description="migrate: bucket holding v5 originals.")
+    v5_prefix: str | None = Field(
+        None, description="migrate: credential group of the v5 bucket (as INCOMING_PREFIX).")
+    v5_base_url: str | None = Field(
+        None, description="migrate: base URL of v5 originals (<url>/<key>), instead of a "
+                          "bucket.")
+    broker_url: str | None = Field(
+        None, description="Celery broker (redis://...) for distributed jobs and workers.")
     expire_after: float = Field(
         7200.0, gt=0, description="Age after which unpublished uploads are removed (e.g. 2h).")
     expire_interval: float = Field(
@@ -289,6 +301,11 @@ class Settings(BaseModel):
     def _parse_duration(cls, value: Any) -> Any:
         return parse_duration(value)
 
+    @field_validator("v5_order", mode="before")
+    @classmethod
+    def _upper_order(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
     @field_validator("route_prefix")
     @classmethod
     def _check_prefix(cls, value: str) -> str:
@@ -367,7 +384,7 @@ def _credential_groups(values: Mapping[str, Any],
                        environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     """c2corg's scheme: INCOMING_PREFIX=EXO names the variables EXO_ENDPOINT and so on."""
     groups: dict[str, dict[str, str]] = {}
-    for role in ("incoming_prefix", "active_prefix", "cache_prefix"):
+    for role in ("incoming_prefix", "active_prefix", "cache_prefix", "v5_prefix"):
         group = values.get(role)
         if not group:
             continue

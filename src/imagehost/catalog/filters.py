@@ -81,6 +81,8 @@ class RecordFilter:
     file_prefix: str | None = None
     regex: str | None = None
     ids: tuple[int, ...] | None = None
+    published_from: datetime | None = None
+    published_to: datetime | None = None
 
     @property
     def empty(self) -> bool:

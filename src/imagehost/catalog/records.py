@@ -160,6 +160,10 @@ def filter_sql(record_filter: RecordFilter, dialect: str) -> list[ColumnElement[
         clauses.append(ImageRecord.created_at >= record_filter.time_from)
     if record_filter.time_to:
         clauses.append(ImageRecord.created_at <= record_filter.time_to)
+    if record_filter.published_from:
+        clauses.append(ImageRecord.published_at >= record_filter.published_from)
+    if record_filter.published_to:
+        clauses.append(ImageRecord.published_at <= record_filter.published_to)
     if record_filter.statuses:
         clauses.append(ImageRecord.status.in_(record_filter.statuses))
     if record_filter.file_prefix:

@@ -1,0 +1,1 @@
+"""Bulk work (migrate, resize, transfer, reindex): resumable, observable, local or on Celery."""

@@ -1,0 +1,103 @@
+"""Jobs on Celery: the coordinator queues batches of pending item ids; workers on any number of
+machines process them against the shared catalog and stores.
+
+Tasks are acknowledged late and rejected when a worker dies, so the broker hands a killed
+worker's batch to another; items already finished are skipped by their recorded state, and
+every item is idempotent, so nothing is lost or done twice in effect."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from celery import Celery
+
+from imagehost.catalog.jobs import JobCounts
+from imagehost.catalog.models import ItemState, JobRecord, JobState
+from imagehost.jobs.context import JobContext
+from imagehost.jobs.progress import JobProgress
+from imagehost.jobs.runner import finish
+
+log = logging.getLogger("imagehost.jobs")
+TASK = "imagehost.process_batch"
+BATCH = 10
+
+
+def celery_app(broker: str) -> Celery:
+    app = Celery("imagehost", broker=broker)
+    app.conf.update(task_acks_late=True, task_reject_on_worker_lost=True,
+                    worker_prefetch_multiplier=1, task_serializer="json",
+                    accept_content=["json"], broker_connection_retry_on_startup=True,
+                    task_default_queue="imagehost-jobs", worker_hijack_root_logger=False)
+    app.task(name=TASK, bind=False)(_process_batch)
+    return app
+
+
+def run_distributed(job: JobRecord, ctx: JobContext, *, broker: str,
+                    progress: JobProgress, poll: float = 0.5) -> JobCounts:
+    ctx.jobs.set_state(job.id, JobState.RUNNING)
+    app = celery_app(broker)
+    queued = 0
+    after = 0
+    try:
+        while batch := ctx.jobs.pending(job.id, after, 500):
+            for start in range(0, len(batch), BATCH):
+                ids = [item_id for item_id, _ in batch[start:start + BATCH]]
+                app.send_task(TASK, args=[job.id, ids])
+                queued += len(ids)
+            after = batch[-1][0]
+        log.info("job %d: %d items queued on %s", job.id, queued, broker)
+        counts = ctx.jobs.counts(job.id)
+        progress.set_total(counts.total, counts.finished)
+        while counts.pending:
+            time.sleep(poll)
+            counts = ctx.jobs.counts(job.id)
+            progress.set_total(counts.total, counts.finished)
+    except BaseException:
+        ctx.jobs.set_state(job.id, JobState.INTERRUPTED)
+        raise
+    finally:
+        app.close()
+    return finish(job.id, ctx)
+
+
+_worker_context: dict[str, JobContext] = {}
+_worker_lock = threading.Lock()
+
+
+def _context() -> JobContext:
+    """One context per worker process, built from its environment (IMAGEHOST_CONFIG etc.)."""
+    from imagehost.config import load_settings
+    from imagehost.jobs.context import build_job_context
+
+    with _worker_lock:
+        if "ctx" not in _worker_context:
+            _worker_context["ctx"] = build_job_context(load_settings(os.environ))
+        return _worker_context["ctx"]
+
+
+def _process_batch(job_id: int, item_ids: list[int]) -> dict[str, Any]:
+    from imagehost.jobs.registry import kind_named
+    from imagehost.jobs.runner import process_item
+
+    ctx = _context()
+    job = ctx.jobs.get(job_id)
+    if job is None:
+        return {"job": job_id, "missing": True}
+    kind = kind_named(job.kind)
+    done = 0
+    for item_id, key, state in ctx.jobs.items(item_ids):
+        if state == ItemState.PENDING.value:
+            process_item(item_id, key, kind, job.params, ctx)
+            done += 1
+    return {"job": job_id, "processed": done}
+
+
+def run_worker(broker: str, concurrency: int) -> None:
+    app = celery_app(broker)
+    app.worker_main(["worker", "--loglevel=INFO", f"--concurrency={concurrency}",
+                     "--pool=threads", "--without-gossip", "--without-mingle",
+                     "--without-heartbeat", "-Q", "imagehost-jobs"])

@@ -1,0 +1,23 @@
+"""The protocol every job kind implements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from imagehost.catalog.models import ItemState
+from imagehost.jobs.context import JobContext
+
+
+class JobKind(Protocol):
+    name: str
+
+    def list_keys(self, params: dict[str, Any], ctx: JobContext) -> Iterator[str]:
+        """Every item key, streamed (never the whole list in memory)."""
+        ...
+
+    def process(self, key: str, params: dict[str, Any], ctx: JobContext,
+                dry_run: bool = False) -> ItemState:
+        """Do (or with dry_run, only decide) one item: DONE or SKIPPED; raise on failure.
+        Running an item twice gives the same objects."""
+        ...

@@ -1,0 +1,99 @@
+"""migrate: v5 originals -> active store + catalog, with variants."""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from imagehost.catalog.images import NewImage
+from imagehost.catalog.models import ImageStatus, ItemState
+from imagehost.errors import ConfigError
+from imagehost.jobs.context import JobContext
+from imagehost.jobs.sources import OriginalSource, build_source
+from imagehost.service.naming import check_original_key
+from imagehost.service.processing import process_upload
+from imagehost.service.uploads import store_all
+
+# The first archive id per (filename, has_svg), as the reference did, in pages by that id.
+_PAGE = {
+    "ASC": text("SELECT id, filename, has_svg FROM (SELECT min(image_archive_id) AS id, "
+                "filename, has_svg FROM app_images_archives GROUP BY filename, has_svg) AS v5 "
+                "WHERE id > :after ORDER BY id ASC LIMIT :size"),
+    "DESC": text("SELECT id, filename, has_svg FROM (SELECT min(image_archive_id) AS id, "
+                 "filename, has_svg FROM app_images_archives GROUP BY filename, has_svg) AS v5 "
+                 "WHERE id < :after ORDER BY id DESC LIMIT :size"),
+}
+
+
+class Migrate:
+    name = "migrate"
+
+    def __init__(self, source: OriginalSource | None = None) -> None:
+        self._source = source
+
+    def source(self, ctx: JobContext) -> OriginalSource:
+        if self._source is None:
+            self._source = build_source(ctx.settings)
+        return self._source
+
+    def list_keys(self, params: dict[str, Any], ctx: JobContext) -> Iterator[str]:
+        if params.get("key"):
+            yield params["key"]
+            return
+        url = ctx.settings.v5_database_url
+        if not url:
+            raise ConfigError("V5_DATABASE_URL is required for migrate.")
+        order = params.get("order") or ctx.settings.v5_order
+        limit = params.get("limit")
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        after = 0 if order == "ASC" else 2**62
+        listed = 0
+        try:
+            while True:
+                with engine.connect() as connection:
+                    rows = connection.execute(_PAGE[order], {"after": after, "size": 500}).all()
+                if not rows:
+                    return
+                for archive_id, filename, has_svg in rows:
+                    after = archive_id
+                    yield v5_key(filename, bool(has_svg))
+                    listed += 1
+                    if limit and listed >= limit:
+                        return
+        finally:
+            engine.dispose()
+
+    def process(self, key: str, params: dict[str, Any], ctx: JobContext,
+                dry_run: bool = False) -> ItemState:
+        check_original_key(key)
+        active = ctx.stores.active
+        wanted = [key, *ctx.policy.variant_keys(key)]
+        if not params.get("force") and all(active.exists(k) for k in wanted):
+            return ItemState.SKIPPED
+        if dry_run:
+            return ItemState.DONE
+        data = self.source(ctx).fetch(key)
+        processed = process_upload(data, ctx.policy)
+        store_all(active, [*processed.variant_objects(key),
+                           (key, processed.original, processed.info.format.content_type)])
+        if key.endswith(".svg"):
+            base = posixpath.splitext(key)[0]
+            for stale in (f"{base}.jpg", f"{base}.png"):
+                active.delete(stale)
+        now = datetime.now(UTC)
+        info = processed.info
+        ctx.catalog.add(NewImage(key, info.format.value, info.width, info.height,
+                                 len(processed.original),
+                                 hashlib.sha256(processed.original).hexdigest(),
+                                 ctx.policy.variant_keys(key), now),
+                        ImageStatus.ACTIVE, published_at=now)
+        return ItemState.DONE
+
+
+def v5_key(filename: str, has_svg: bool) -> str:
+    return posixpath.splitext(filename)[0] + ".svg" if has_svg else filename

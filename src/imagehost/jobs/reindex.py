@@ -1,0 +1,84 @@
+"""reindex: rebuild or repair the catalog from what the stores hold.
+
+Items are `store:<role>:<key>` for every original found in incoming and active (a record is
+added, or its status set to the store it is in) and `record:<key>` for every live record (a
+record whose original is in neither store becomes a tombstone)."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from imagehost.catalog.filters import RecordFilter
+from imagehost.catalog.models import ImageStatus, ItemState
+from imagehost.jobs.context import JobContext
+from imagehost.service.publishing import record_stored_image
+from imagehost.service.records import store_for
+from imagehost.storage.base import Store
+
+STORE_ROLES = {"incoming": ImageStatus.INCOMING, "active": ImageStatus.ACTIVE}
+_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg")
+
+
+class Reindex:
+    name = "reindex"
+
+    def list_keys(self, params: dict[str, Any], ctx: JobContext) -> Iterator[str]:
+        suffixes = tuple(spec.suffix for spec in ctx.policy.specs)
+        for role in STORE_ROLES:
+            for info in ctx.stores.named()[role].list(params.get("prefix") or ""):
+                if is_original(info.key, suffixes):
+                    yield f"store:{role}:{info.key}"
+        live = RecordFilter(statuses=(ImageStatus.INCOMING.value, ImageStatus.ACTIVE.value),
+                            file_prefix=params.get("prefix") or None)
+        for record in ctx.records.iterate(live):
+            yield f"record:{record.key}"
+
+    def process(self, key: str, params: dict[str, Any], ctx: JobContext,
+                dry_run: bool = False) -> ItemState:
+        if key.startswith("record:"):
+            return self._check_record(key.removeprefix("record:"), ctx, dry_run)
+        _, role, object_key = key.split(":", 2)
+        status = STORE_ROLES[role]
+        record = ctx.catalog.get(object_key)
+        if record is not None and record.status == status.value:
+            return ItemState.SKIPPED
+        if status is ImageStatus.INCOMING and record is not None and \
+                record.status == ImageStatus.ACTIVE.value:
+            return ItemState.SKIPPED  # a publish in progress: active wins
+        if dry_run:
+            return ItemState.DONE
+        now = datetime.now(UTC)
+        if record is None:
+            store: Store = ctx.stores.named()[role]
+            record_stored_image(object_key, store.get(object_key), ctx.policy, ctx.catalog,
+                                status, now)
+        else:
+            ctx.catalog.set_status(object_key, status, now)
+        return ItemState.DONE
+
+    def _check_record(self, file: str, ctx: JobContext, dry_run: bool) -> ItemState:
+        record = ctx.catalog.get(file)
+        if record is None or record.status == ImageStatus.DELETED.value:
+            return ItemState.SKIPPED
+        if store_for(ImageStatus(record.status), ctx.stores).exists(file):
+            return ItemState.SKIPPED
+        other = ImageStatus.ACTIVE if record.status == ImageStatus.INCOMING.value \
+            else ImageStatus.INCOMING
+        if store_for(other, ctx.stores).exists(file):
+            return ItemState.SKIPPED  # the store pass sets the right status
+        if not dry_run:
+            ctx.catalog.set_status(file, ImageStatus.DELETED, datetime.now(UTC))
+        return ItemState.DONE
+
+
+def is_original(key: str, suffixes: tuple[str, ...]) -> bool:
+    """Not a variant (`<base><SUFFIX>.<ext>`), not a cached derivative, an image extension."""
+    if key.startswith("derived/"):
+        return False
+    stem, extension = posixpath.splitext(key)
+    if extension.lower() not in _EXTENSIONS:
+        return False
+    return not any(stem.endswith(suffix) and len(stem) > len(suffix) for suffix in suffixes)

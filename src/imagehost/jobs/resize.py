@@ -1,0 +1,54 @@
+"""resize: regenerate the variants of active originals after a change of RESIZING_CONFIG."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from imagehost.catalog.filters import RecordFilter
+from imagehost.catalog.models import ImageStatus, ItemState
+from imagehost.jobs.context import JobContext
+from imagehost.service.naming import ORIGINAL_KEY
+from imagehost.service.processing import process_original
+from imagehost.service.uploads import store_all
+
+
+class Resize:
+    name = "resize"
+
+    def list_keys(self, params: dict[str, Any], ctx: JobContext) -> Iterator[str]:
+        if params.get("key"):
+            yield params["key"]
+            return
+        prefix = params.get("prefix") or ""
+        if params.get("from_store"):
+            for info in ctx.stores.active.list(prefix):
+                if ORIGINAL_KEY.match(info.key.rsplit("/", 1)[-1]):
+                    yield info.key
+            return
+        record_filter = RecordFilter(
+            statuses=(ImageStatus.ACTIVE.value,), file_prefix=prefix or None,
+            published_from=_time(params.get("since")), published_to=_time(params.get("until")))
+        for record in ctx.records.iterate(record_filter):
+            yield record.key
+
+    def process(self, key: str, params: dict[str, Any], ctx: JobContext,
+                dry_run: bool = False) -> ItemState:
+        data = ctx.stores.active.get(key)
+        if dry_run:
+            return ItemState.DONE
+        only = set(params.get("only") or [])
+        objects = [obj for obj, variant in zip(process_original(data, ctx.policy)
+                                               .variant_objects(key),
+                                               ctx.policy.specs, strict=True)
+                   if not only or variant.suffix in only]
+        store_all(ctx.stores.active, objects)
+        return ItemState.DONE
+
+
+def _time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
