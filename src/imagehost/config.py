@@ -49,6 +49,13 @@ def parse_duration(value: Any) -> float:
     return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
 
 
+def comma_list(value: Any) -> Any:
+    """`a, b,c` -> ("a", "b", "c"); anything but a string is left to validation."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
 class S3Credentials(BaseModel):
     """One c2corg credential group `<P>_ENDPOINT`, `<P>_ACCESS_KEY_ID`, `<P>_SECRET_KEY`,
     `<P>_DEFAULT_REGION`."""
@@ -252,8 +259,7 @@ class Settings(BaseModel):
     @field_validator("thumbnail_enhancements", mode="before")
     @classmethod
     def _split_enhancements(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        value = comma_list(value)
         bad = sorted(set(value) - {"sharpen", "equalise"})
         if bad:
             raise ValueError(f"unknown enhancements {', '.join(bad)}; allowed: sharpen, "
@@ -267,7 +273,7 @@ class Settings(BaseModel):
             keys: dict[str, tuple[str, ...]] = {}
             for entry in filter(None, (part.strip() for part in value.split(";"))):
                 key, _, scopes = entry.partition(":")
-                keys[key.strip()] = tuple(s.strip() for s in scopes.split(",") if s.strip())
+                keys[key.strip()] = comma_list(scopes)
             value = keys
         if isinstance(value, dict):
             for key, scopes in value.items():
@@ -280,9 +286,7 @@ class Settings(BaseModel):
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
+        return comma_list(value)
 
     @field_validator("auto_orient_original", mode="before")
     @classmethod

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
 from imagehost.catalog.filters import FILTER_HELP
-from imagehost.errors import BadRequest
 from imagehost.service.archive import ImportLimits, export_archive, import_archive
 from imagehost.web.auth import Caller, reader, writer
-from imagehost.web.records import Param, context, visible_query
+from imagehost.web.records import Param, context, data_field, visible_query
 from imagehost.web.schemas import ImportReport, error_responses
 from imagehost.web.state import Services, services
 
@@ -45,7 +43,7 @@ async def import_(svc: ServicesDep, _: Annotated[Caller, Depends(writer)],
                   = None) -> dict[str, Any]:
     """Upsert every image of the archive by file, keeping the manifest's ids, times and data.
     A refused archive (unsafe names, zip bombs, non-image entries) writes nothing."""
-    user_data = _user_data(data)
+    user_data = data_field(data) if data else {}
     limits = ImportLimits(max_entries=svc.settings.import_max_entries,
                           max_entry_bytes=svc.settings.max_upload_bytes,
                           max_total_bytes=svc.settings.import_max_total_bytes,
@@ -54,14 +52,3 @@ async def import_(svc: ServicesDep, _: Annotated[Caller, Depends(writer)],
     return {"created": report.count("created"), "updated": report.count("updated"),
             "failed": report.count("failed"), "entries": report.entries}
 
-
-def _user_data(raw: str | None) -> dict[str, Any]:
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise BadRequest("The data field is not valid JSON.") from None
-    if not isinstance(value, dict):
-        raise BadRequest("The data field must be a JSON object.")
-    return value

@@ -258,12 +258,7 @@ async def _form_upload(request: Request) -> dict[str, Any]:
         raise BadRequest("Missing the image: send it in the multipart field 'image'.")
     meta = next((form[name] for name in _META_FIELDS if isinstance(form.get(name), str)), None)
     if meta is not None:
-        try:
-            data = json.loads(meta)
-        except ValueError:
-            raise BadRequest("The data field is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise BadRequest("The data field must be a JSON object.")
+        data = data_field(meta)
     else:
         data = {name: value for name, value in form.multi_items()
                 if isinstance(value, str) and name not in _FORM_RESERVED}
@@ -278,6 +273,17 @@ async def _form_upload(request: Request) -> dict[str, Any]:
         except ValueError:
             raise BadRequest(f"time {raw_time!r} is not an ISO 8601 date or time.") from None
     return upload
+
+
+def data_field(raw: str) -> dict[str, Any]:
+    """A form field holding the data as a JSON object."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise BadRequest("The data field is not valid JSON.") from None
+    if not isinstance(value, dict):
+        raise BadRequest("The data field must be a JSON object.")
+    return value
 
 
 async def _json_body(request: Request) -> Any:
