@@ -110,7 +110,7 @@ def _small_rgb(data: bytes, info: ImageInfo) -> pyvips.Image:
     if image.hasalpha():
         image = image.flatten(background=[255, 255, 255])
     image = image.colourspace("srgb") if image.bands < 3 else image
-    return image.extract_band(0, n=3).cast("uchar")
+    return image.extract_band(0, n=3).cast("uchar").copy_memory()
 
 
 def _exif_value(header: pyvips.Image, field: str) -> str:

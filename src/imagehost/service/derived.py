@@ -7,7 +7,7 @@ import posixpath
 import tempfile
 import time
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -50,7 +50,7 @@ class DerivedImage:
 
     @property
     def etag(self) -> str:
-        return '"' + self.key.split("/", 3)[-1].replace("/", "-") + '"'
+        return '"' + self.key.split("/", 2)[-1].replace("/", "-") + '"'
 
 
 def derive_image(record: ImageRecord, derivation: Derivation, ctx: DerivedContext) -> DerivedImage:
@@ -91,7 +91,8 @@ def image_metadata(record: ImageRecord, ctx: DerivedContext) -> dict[str, Any]:
         return json.loads(cached[0])
     data = read_original(record, ctx.records)
     meta = {"id": record.id, "file": record.key,
-            **describe(data, record_info(record), expose_gps=ctx.options.expose_gps)}
+            **describe(data, probe_image(data, sniff_format(data), ctx.records.policy.limits),
+                       expose_gps=ctx.options.expose_gps)}
     ctx.cache.put(key, json.dumps(meta).encode())
     return meta
 
@@ -148,7 +149,8 @@ def _plain_downscale(spec: VariantSpec, width: int, height: int) -> tuple[int, i
 
 
 
-def archive_derived(records: list[ImageRecord], derivation: Derivation | None,
+def archive_derived(records: list[ImageRecord],
+                    derivation_for: Callable[[ImageRecord], Derivation] | None,
                     ctx: DerivedContext, *, max_bytes: int) -> IO[bytes]:
     """A zip of each record's derived image (or original) named by its canonical derivation
     name, spooled to disk; LimitExceeded beyond `max_bytes`."""
@@ -156,17 +158,20 @@ def archive_derived(records: list[ImageRecord], derivation: Derivation | None,
     total = 0
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
         for record in records:
-            if derivation is None:
+            if derivation_for is None:
                 name, data = record.key, read_original(record, ctx.records)
             else:
+                derivation = derivation_for(record)
                 derived = derive_image(record, derivation, ctx)
                 stem = posixpath.splitext(record.key)[0]
                 name, data = f"{stem}+{derivation.canonical_name()}", derived.data
             total += len(data)
             if total > max_bytes:
-                spool.close()
-                raise LimitExceeded(f"The archive would exceed {max_bytes} bytes "
-                                    "(archive_max_bytes); narrow the filter.")
+                break
             archive.writestr(name, data)
+    if total > max_bytes:
+        spool.close()
+        raise LimitExceeded(f"The archive would exceed {max_bytes} bytes (archive_max_bytes); "
+                            "narrow the filter.")
     spool.seek(0)
     return spool

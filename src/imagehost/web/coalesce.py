@@ -29,5 +29,9 @@ class SingleFlight:
         finally:
             del self._inflight[key]
 
+    def pending(self, key: str) -> bool:
+        """Whether work for `key` is already running (a caller now would wait for it)."""
+        return key in self._inflight
+
     def __len__(self) -> int:
         return len(self._inflight)

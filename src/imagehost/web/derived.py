@@ -4,7 +4,6 @@ derived size and format, cached in three tiers and rendered once per concurrent 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import IO, Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -112,9 +111,10 @@ async def _derived(record: ImageRecord, derivation: Derivation, request: Request
         headers["Vary"] = "Accept"
     if _matches(request, headers["ETag"]):
         return Response(status_code=304, headers=headers)
+    leader = not svc.single_flight.pending(key)
     derived: DerivedImage = await svc.single_flight.run(
         key, lambda: svc.pool.run(derive_image, record, derivation, svc.derived))
-    origin = derived.source.split(" ", 1)[0]
+    origin = derived.source.split(" ", 1)[0] if leader else "coalesced"
     svc.metrics.derived.labels(origin).inc()
     return Response(derived.data, media_type=derived.content_type,
                     headers={**headers, "X-Imagehost-Source": origin})
@@ -192,11 +192,12 @@ async def archive_response(request: Request, svc: Services, records: list[ImageR
 
 def _archive(svc: Services, records: list[ImageRecord], derivation: Derivation | None,
              request: Request) -> IO[bytes]:
-    resolved = None
-    if derivation is not None:
-        fmt = derivation.format or "jpeg"
-        resolved = resolve(replace(derivation, format=fmt), ImageFormat.JPEG,
-                           request.headers.get("accept", ""),
-                           quality=svc.settings.derived_quality, focal=None)
-    return archive_derived(records, resolved, svc.derived,
-                           max_bytes=svc.settings.archive_max_bytes)
+    accept = request.headers.get("accept", "") if derivation and negotiates(derivation) else ""
+
+    def per_record(record: ImageRecord) -> Derivation:
+        assert derivation is not None
+        return resolve(derivation, ImageFormat(record.format), accept,
+                       quality=svc.settings.derived_quality, focal=_focal(record))
+
+    return archive_derived(records, per_record if derivation is not None else None,
+                           svc.derived, max_bytes=svc.settings.archive_max_bytes)

@@ -24,7 +24,7 @@ class Metrics:
                                         buckets=_LATENCY_BUCKETS, registry=self.registry)
         self.derived = Counter("imagehost_derived_total",
                                "Derived image answers by source (memory, disk, store, "
-                               "rendered, variant)", ["source"], registry=self.registry)
+                               "rendered, coalesced, variant)", ["source"], registry=self.registry)
         self.pool_in_flight = Gauge("imagehost_pool_in_flight", "Jobs running or waiting",
                                     registry=self.registry)
 
