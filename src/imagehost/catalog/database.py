@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,12 +23,19 @@ def create_catalog_engine(url: str) -> Engine:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                             json_serializer=_json_dumps)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    # SQLite's JSON paths compare raw text: keys must be stored as written, not \u-escaped
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                           json_serializer=_json_dumps)
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _json_dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def migrate(engine: Engine) -> None:

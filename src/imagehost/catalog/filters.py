@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,6 +43,10 @@ STATUSES = ("incoming", "active", "deleted")
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 MAX_IN_VALUES = 100
 MAX_REGEX_LENGTH = 256
+MAX_ID = 2**31 - 1
+# RE2 syntax that PostgreSQL reads differently or refuses: refused, so both databases agree.
+_NON_PORTABLE_REGEX = re.compile(
+    r"\\[bBzZAGpPQE]|\(\?P?<|\(\?[a-zA-Z]|\{\d*,?(?:[3-9]\d\d|2[6-9]\d|25[6-9]|\d{4,})")
 _SEGMENT = re.compile(r"^[\w-]{1,64}$", re.UNICODE)
 _RESERVED = {"from", "to", "status", "file", "regex", "ids", "sort", "skip", "limit", "cursor",
              "select", "all"}
@@ -172,12 +177,16 @@ def parse_value(raw: str) -> JsonScalar:
     if len(raw) >= 2 and raw[0] == raw[-1] == '"':
         return raw[1:-1]
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_no_constant)
     except ValueError:
         return raw
-    if isinstance(value, float) and value != value:  # NaN is not a JSON value
+    if isinstance(value, float) and not math.isfinite(value):  # 1e400 is not a JSON number
         return raw
     return value if isinstance(value, int | float | bool) or value is None else raw
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def encode_cursor(values: Iterable[object]) -> str:
@@ -227,6 +236,9 @@ def _regex(raw: str | None) -> str | None:
         re2.compile(raw)
     except re2.error as exc:
         raise FilterError("regex", f"not a valid RE2 pattern ({exc})") from None
+    if _NON_PORTABLE_REGEX.search(raw):
+        raise FilterError("regex", "\\b, \\B, \\A, \\z, \\p{...}, named groups, inline flags and "
+                                   "repetitions over 255 are not supported")
     return raw
 
 
@@ -239,6 +251,8 @@ def _ids(raw: str | None) -> tuple[int, ...] | None:
         raise FilterError("ids", "expected a comma-separated list of integers") from None
     if len(ids) > MAX_LIMIT:
         raise FilterError("ids", f"at most {MAX_LIMIT} ids")
+    if any(not 1 <= i <= MAX_ID for i in ids):
+        raise FilterError("ids", f"ids are 1..{MAX_ID}")
     return ids
 
 

@@ -16,9 +16,11 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    DateTime,
     Engine,
     Float,
     Integer,
+    Numeric,
     String,
     Text,
     and_,
@@ -28,6 +30,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     not_,
     or_,
     select,
@@ -35,7 +38,7 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagehost.catalog.filters import (
@@ -46,7 +49,7 @@ from imagehost.catalog.filters import (
     RecordQuery,
     SortKey,
 )
-from imagehost.catalog.models import ImageRecord
+from imagehost.catalog.models import ImageRecord, UTCDateTime
 
 _COLUMNS: dict[str, Any] = {
     "id": ImageRecord.id, "file": ImageRecord.key, "time": ImageRecord.created_at,
@@ -55,6 +58,7 @@ _COLUMNS: dict[str, Any] = {
     "published": ImageRecord.published_at,
 }
 _TIME_FIELDS = {"time", "published"}
+_TEXT_FIELDS = {"file", "status", "format", "sha256"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TYPE_RANK = {"null": 0, "boolean": 1, "number": 2, "string": 3, "object": 4, "array": 4}
 _MISSING_RANK = 5
@@ -68,8 +72,15 @@ class JsonField:
         self.dialect = dialect
         self.column = ImageRecord.data
 
-    def _pg_path(self) -> Any:
-        return literal(list(self.path), ARRAY(Text))
+    def _pg_node(self) -> Any:
+        """The value at the path, or NULL; a strict jsonpath with quoted members never
+        indexes arrays (as SQLite's $."a"."0" does not), so both dialects agree."""
+        jsonpath = "strict $" + "".join(f'."{segment}"' for segment in self.path)
+        return func.jsonb_path_query_first(self.column, literal_column(f"'{jsonpath}'::jsonpath"),
+                                           literal_column("'{}'::jsonb"), true())
+
+    def _pg_text(self) -> Any:
+        return self._pg_node().op("#>>", return_type=Text)(literal_column("'{}'::text[]"))
 
     def _sqlite_path(self) -> str:
         return "$" + "".join(f'."{segment}"' for segment in self.path)
@@ -77,21 +88,20 @@ class JsonField:
     def type_(self) -> ColumnElement[Any]:
         """'null', 'boolean', 'number', 'string', 'object', 'array', or NULL when missing."""
         if self.dialect == "postgresql":
-            return func.jsonb_typeof(self.column.op("#>")(self._pg_path()))
+            return func.jsonb_typeof(self._pg_node())
         raw = func.json_type(self.column, self._sqlite_path())
         return case((raw.in_(["integer", "real"]), "number"), (raw == "text", "string"),
                     (raw.in_(["true", "false"]), "boolean"), else_=raw)
 
     def number(self) -> ColumnElement[Any]:
         if self.dialect == "postgresql":
-            return case((self.type_() == "number",
-                         cast(self.column.op("#>>")(self._pg_path()), Float)), else_=None)
+            return case((self.type_() == "number", cast(self._pg_text(), Numeric)), else_=None)
         return func.json_extract(self.column, self._sqlite_path())
 
     def text(self) -> ColumnElement[Any]:
         """The string value, or 'true'/'false' for booleans."""
         if self.dialect == "postgresql":
-            return self.column.op("#>>")(self._pg_path()).collate("C")
+            return self._pg_text().collate("C")
         raw = func.json_type(self.column, self._sqlite_path())
         return case((raw == "text", func.json_extract(self.column, self._sqlite_path())),
                     (raw.in_(["true", "false"]), raw), else_=None)
@@ -99,7 +109,7 @@ class JsonField:
     def json_text(self) -> ColumnElement[Any]:
         """The value as JSON text (any type)."""
         if self.dialect == "postgresql":
-            return cast(self.column.op("#>")(self._pg_path()), Text)
+            return cast(self._pg_node(), Text)
         return cast(self.column.op("->")(self._sqlite_path()), Text)
 
     def contains(self, value: JsonScalar) -> ColumnElement[bool]:
@@ -112,7 +122,8 @@ class JsonField:
         kind = self.type_()
         ranks = [(kind == name, rank) for name, rank in _TYPE_RANK.items()]
         rank = case(*ranks, else_=_MISSING_RANK)
-        number = func.coalesce(case((kind == "number", self.number()), else_=None), 0.0)
+        number = func.coalesce(case((kind == "number", cast(self.number(), Float)), else_=None),
+                               0.0)
         label = func.coalesce(case((kind.in_(["string", "boolean"]), self.text()),
                                    else_=None), "")
         if self.dialect == "postgresql":
@@ -138,7 +149,7 @@ def condition_sql(condition: DataCondition, dialect: str) -> ColumnElement[bool]
         "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b,
         "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}[op]
     if isinstance(value, int | float):
-        return and_(field.type_() == "number", compare(field.number(), float(value)))
+        return and_(field.type_() == "number", compare(field.number(), _number(value, field)))
     return and_(field.type_() == "string", compare(field.text(), value))
 
 
@@ -150,8 +161,15 @@ def _equals(field: JsonField, value: JsonScalar) -> ColumnElement[bool]:
     if isinstance(value, bool):
         return and_(field.type_() == "boolean", field.text() == ("true" if value else "false"))
     if isinstance(value, int | float):
-        return and_(field.type_() == "number", field.number() == float(value))
+        return and_(field.type_() == "number", field.number() == _number(value, field))
     return and_(field.type_() == "string", field.text() == value)
+
+
+def _number(value: int | float, field: JsonField) -> Any:
+    """Integers stay exact (no trip through a double)."""
+    if field.dialect == "postgresql":
+        return literal(value, Numeric())
+    return literal(value)
 
 
 def filter_sql(record_filter: RecordFilter, dialect: str) -> list[ColumnElement[bool]]:
@@ -167,9 +185,8 @@ def filter_sql(record_filter: RecordFilter, dialect: str) -> list[ColumnElement[
     if record_filter.statuses:
         clauses.append(ImageRecord.status.in_(record_filter.statuses))
     if record_filter.file_prefix:
-        escaped = (record_filter.file_prefix.replace("\\", "\\\\").replace("%", "\\%")
-                   .replace("_", "\\_"))
-        clauses.append(ImageRecord.key.like(escaped + "%", escape="\\"))
+        prefix = record_filter.file_prefix
+        clauses.append(func.substr(ImageRecord.key, 1, len(prefix)) == prefix)
     if record_filter.regex:
         if dialect == "postgresql":
             clauses.append(ImageRecord.key.op("~")(record_filter.regex))
@@ -188,6 +205,8 @@ def sort_columns(keys: Sequence[SortKey], dialect: str) -> list[tuple[Any, bool]
             columns += [(e, key.descending) for e in JsonField(key.path, dialect).sort_keys()]
         elif key.field == "published":
             columns.append((func.coalesce(ImageRecord.published_at, _EPOCH), key.descending))
+        elif key.field in _TEXT_FIELDS and dialect == "postgresql":
+            columns.append((_COLUMNS[key.field].collate("C"), key.descending))
         else:
             columns.append((_COLUMNS[key.field], key.descending))
     if not any(key.field == "id" for key in keys):
@@ -354,7 +373,8 @@ def _cursor_bind(column: Any, value: Any) -> Any:
         python_type = column_type.python_type if column_type is not None else None
     except NotImplementedError:
         python_type = None
-    if python_type is datetime:
+    if python_type is datetime or isinstance(column_type, UTCDateTime) or \
+            isinstance(getattr(column_type, "impl", None), DateTime):
         if not isinstance(value, str):
             raise FilterError("cursor", "not a cursor for this sort order")
         try:

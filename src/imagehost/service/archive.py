@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,7 +75,8 @@ class _Sink(io.RawIOBase):
 
 def export_archive(record_filter: RecordFilter, ctx: RecordContext) -> Iterator[bytes]:
     """Zip bytes, chunk by chunk: the manifests first, then one original at a time."""
-    records = list(ctx.records.iterate(record_filter))
+    records = [r for r in ctx.records.iterate(record_filter)
+               if r.status != ImageStatus.DELETED.value]
     sink = _Sink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(_entry(MANIFEST_JSON), json.dumps(
@@ -90,15 +92,14 @@ def export_archive(record_filter: RecordFilter, ctx: RecordContext) -> Iterator[
 
 
 def manifest_csv(records: list[ImageRecord]) -> str:
-    rows = [dict(_system_row(r), **_flatten(r.data)) for r in records]
+    rows = [{**_system_row(r), **{f"data.{k}": v for k, v in _flatten(r.data).items()}}
+            for r in records]
     data_columns = sorted({key for row in rows for key in row} - set(SYSTEM_COLUMNS))
     out = io.StringIO()
-    writer = csv.DictWriter(out, [*SYSTEM_COLUMNS, *(f"data.{c}" for c in data_columns)],
-                            extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(out, [*SYSTEM_COLUMNS, *data_columns], lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({(k if k in SYSTEM_COLUMNS else f"data.{k}"): _cell(v)
-                         for k, v in row.items()})
+        writer.writerow({k: _cell(v) for k, v in row.items()})
     return out.getvalue()
 
 
@@ -136,12 +137,19 @@ def _checked_entries(archive: zipfile.ZipFile, limits: ImportLimits,
     manifest = _read_manifest(archive, names, limits)
     images = [n for n in names if n not in (MANIFEST_JSON, MANIFEST_CSV)]
     for name in images:
-        data = archive.read(name)
+        data = _read_entry(archive, name)
         try:
             probe_image(data, sniff_format(data), ctx.policy.limits)
         except ImagehostError as exc:
             raise type(exc)(f"Entry {name!r}: {exc.message}") from None
     return images, manifest
+
+
+def _read_entry(archive: zipfile.ZipFile, name: str) -> bytes:
+    try:
+        return archive.read(name)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise BadRequest(f"Entry {name!r} is corrupt ({exc}).") from None
 
 
 def _check_entry(info: zipfile.ZipInfo, limits: ImportLimits) -> None:
@@ -170,7 +178,7 @@ def _read_manifest(archive: zipfile.ZipFile, names: list[str],
     if archive.getinfo(MANIFEST_JSON).file_size > limits.max_manifest_bytes:
         raise LimitExceeded(f"{MANIFEST_JSON} is larger than {limits.max_manifest_bytes} bytes.")
     try:
-        entries = json.loads(archive.read(MANIFEST_JSON))
+        entries = json.loads(_read_entry(archive, MANIFEST_JSON))
     except ValueError:
         raise BadRequest(f"{MANIFEST_JSON} is not valid JSON.") from None
     if not isinstance(entries, list) or not all(isinstance(e, dict) and
@@ -210,7 +218,7 @@ def _import_one(archive: zipfile.ZipFile, name: str, entry: dict[str, Any],
     time = entry.get("time")
     try:
         stored = store_record(
-            archive.read(name), ctx, path=name, record_id=entry.get("id"), status=status,
+            _read_entry(archive, name), ctx, path=name, record_id=entry.get("id"), status=status,
             metadata={**entry.get("data", {}), **user_data},
             time=datetime.fromisoformat(time.replace("Z", "+00:00")) if time else None)
     except ImagehostError as exc:

@@ -140,6 +140,8 @@ def delete_record(record_id: int, ctx: RecordContext, now: datetime | None = Non
 def delete_many(record_filter: RecordFilter, ctx: RecordContext) -> int:
     deleted = 0
     for record in list(ctx.records.iterate(_live(record_filter))):
+        if record.status == ImageStatus.DELETED.value:
+            continue
         delete_record(record.id, ctx)
         deleted += 1
     return deleted

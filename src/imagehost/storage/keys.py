@@ -8,6 +8,7 @@ import posixpath
 from imagehost.errors import InvalidKey
 
 MAX_KEY_LENGTH = 1024
+MAX_SEGMENT_BYTES = 255
 
 
 def validate_key(key: str) -> str:
@@ -23,6 +24,8 @@ def validate_key(key: str) -> str:
     segments = key.split("/")
     if any(segment in ("", ".", "..") for segment in segments):
         raise InvalidKey("Invalid key: empty, '.' and '..' segments are not allowed.")
+    if any(len(segment.encode()) > MAX_SEGMENT_BYTES for segment in segments):
+        raise InvalidKey(f"Invalid key: a path segment is over {MAX_SEGMENT_BYTES} bytes.")
     if segments[0].startswith(".tmp"):
         raise InvalidKey("Invalid key: the .tmp prefix is reserved.")
     return key

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 import imagehost
 from imagehost.catalog.database import create_catalog_engine, migrate
@@ -88,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="imagehost", version=imagehost.__version__, lifespan=lifespan,
                   description="Image backend: upload, variants, publish, serve.")
     app.state.services = svc
+    app.openapi = lambda: openapi_without_422(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     for router in (c2corg.router, admin.router, files.router, derived.router,
                    records.router, archive.router):
@@ -99,6 +102,18 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ErrorMiddleware)
     app.add_middleware(CorsMiddleware, origins=settings.allowed_origins)
     return app
+
+
+def openapi_without_422(app: FastAPI) -> dict[str, Any]:
+    """Validation errors answer 400 (web/errors.py), so FastAPI's generated 422 is dropped."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version,
+                             description=app.description, routes=app.routes)
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                operation.get("responses", {}).pop("422", None)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def create_app_from_environment() -> FastAPI:

@@ -31,7 +31,7 @@ from imagehost.service.derived_cache import cache_key
 from imagehost.service.records import get_record, read_original
 from imagehost.service.url_signing import verify
 from imagehost.web.auth import CallerDep
-from imagehost.web.schemas import error_responses
+from imagehost.web.schemas import RecordId, error_responses
 from imagehost.web.state import Services, services
 
 router = APIRouter(tags=["derived images"])
@@ -48,7 +48,7 @@ IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.get("/images/{record_id}/image", response_class=Response, responses=IMAGE_RESPONSES)
 @router.head("/images/{record_id}/image", include_in_schema=False)
-async def image(record_id: int, request: Request, svc: ServicesDep, caller: CallerDep,
+async def image(record_id: RecordId, request: Request, svc: ServicesDep, caller: CallerDep,
                 w: Param = None, h: Param = None, fit: Param = None, enlarge: Param = None,
                 gravity: Param = None, thumbnail: Param = None, format: Param = None,
                 quality: Param = None, meta: Param = None, url: Param = None,
@@ -80,9 +80,14 @@ async def image(record_id: int, request: Request, svc: ServicesDep, caller: Call
     return await _derived(record, derivation, request, svc)
 
 
+def _cache_control(record: ImageRecord, public: str) -> str:
+    """Only published images may sit in shared caches."""
+    return public if record.status == ImageStatus.ACTIVE.value else "private, no-store"
+
+
 async def _original(record: ImageRecord, request: Request, svc: Services) -> Response:
     etag = f'"{record.sha256}"'
-    headers = {"ETag": etag, "Cache-Control": svc.settings.cache_control}
+    headers = {"ETag": etag, "Cache-Control": _cache_control(record, svc.settings.cache_control)}
     if _matches(request, etag):
         return Response(status_code=304, headers=headers)
     data = await svc.pool.run(read_original, record, svc.derived.records)
@@ -94,7 +99,8 @@ async def _variant(record: ImageRecord, suffix: str, names: set[str], request: R
     if names - {"variant"}:
         raise BadRequest("variant takes no other parameters.")
     etag = f'"{record.sha256[:16]}-{suffix}"'
-    headers = {"ETag": etag, "Cache-Control": svc.settings.derived_cache_control}
+    headers = {"ETag": etag,
+               "Cache-Control": _cache_control(record, svc.settings.derived_cache_control)}
     if _matches(request, etag):
         return Response(status_code=304, headers=headers)
     data, content_type = await svc.pool.run(stored_variant, record, suffix, svc.derived.records)
@@ -106,7 +112,7 @@ async def _derived(record: ImageRecord, derivation: Derivation, request: Request
                    svc: Services) -> Response:
     key = cache_key(record.id, record.sha256, derivation.canonical_name())
     headers = {"ETag": DerivedImage(b"", "", key, "").etag,
-               "Cache-Control": svc.settings.derived_cache_control}
+               "Cache-Control": _cache_control(record, svc.settings.derived_cache_control)}
     if request.query_params.get("format", request.query_params.get("kind")) == "auto":
         headers["Vary"] = "Accept"
     if _matches(request, headers["ETag"]):

@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 
 from imagehost.catalog.filters import (
     FILTER_HELP,
+    MAX_ID,
     RecordFilter,
     RecordQuery,
     encode_cursor,
@@ -40,6 +41,7 @@ from imagehost.web.schemas import (
     DeleteResult,
     PatchResult,
     Record,
+    RecordId,
     RecordList,
     error_responses,
 )
@@ -159,7 +161,7 @@ async def create_image(request: Request, svc: ServicesDep, _: WriterDep) -> dict
 
 
 @router.get("/{record_id}", response_model=Record, responses=error_responses(400, 401, 404))
-async def get_image(record_id: int, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+async def get_image(record_id: RecordId, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     record = await svc.pool.run(get_record, record_id, context(svc))
     if record.status != ImageStatus.ACTIVE.value:
         caller.require("read")
@@ -168,7 +170,7 @@ async def get_image(record_id: int, svc: ServicesDep, caller: CallerDep) -> dict
 
 @router.patch("/{record_id}", response_model=Record, openapi_extra=PATCH_BODY,
               responses=error_responses(400, 401, 403, 404))
-async def patch_image(record_id: int, request: Request, svc: ServicesDep,
+async def patch_image(record_id: RecordId, request: Request, svc: ServicesDep,
                       _: WriterDep) -> dict[str, Any]:
     """Merge a JSON merge patch (RFC 7396) into data: null removes a key."""
     patch = await _json_body(request)
@@ -200,7 +202,7 @@ async def put_image(ref: str, request: Request, svc: ServicesDep,
 
 @router.delete("/{record_id}", response_model=DeletedRecord,
                responses=error_responses(400, 401, 403, 404, 503))
-async def delete_image(record_id: int, svc: ServicesDep, _: WriterDep) -> DeletedRecord:
+async def delete_image(record_id: RecordId, svc: ServicesDep, _: WriterDep) -> DeletedRecord:
     """Remove the image's files, variants and cached derivatives; the record stays as a
     tombstone (status deleted)."""
     await svc.pool.run(delete_record, record_id, context(svc))
@@ -238,6 +240,8 @@ def _bulk_filter(request: Request, caller: Caller) -> RecordFilter:
 
 def _replace_by_ref(svc: Services, ref: str, data: Any) -> Any:
     ctx = context(svc)
+    if ref.isdigit() and not 1 <= int(ref) <= MAX_ID:
+        raise NotFound(f"Image {ref} not found.")
     record = svc.records.get(int(ref)) if ref.isdigit() else svc.records.by_file(ref)
     if record is None or record.status == ImageStatus.DELETED.value:
         raise NotFound(f"Image {ref} not found.")

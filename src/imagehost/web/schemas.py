@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel, Field
+
+from imagehost.catalog.filters import MAX_ID
+
+RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="The record's id.")]
 
 
 class ErrorBody(BaseModel):
