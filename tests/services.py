@@ -167,3 +167,103 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+# --- jobs: a v5 database, a v5 source bucket, a Redis broker ------------------------------------
+
+V5_TABLE = """CREATE TABLE app_images_archives (
+    image_archive_id integer PRIMARY KEY,
+    id integer NOT NULL,
+    filename character varying(30),
+    has_svg boolean DEFAULT false
+)"""
+"""v5's image versions: one row per archive version of an image document (`id`)."""
+
+
+class FreshPostgresDatabase:
+    """`with FreshPostgresDatabase(server_url) as url:` a new, empty database on the test
+    server (dropped on exit, connections and all), as a SQLAlchemy URL."""
+
+    def __init__(self, server_url: str) -> None:
+        from sqlalchemy.engine import make_url
+
+        self.server = make_url(server_url)
+        self.name = unique_name("test").replace("-", "_")
+        self.admin = self.server.set(drivername="postgresql", database="postgres") \
+            .render_as_string(hide_password=False)
+
+    def __enter__(self) -> str:
+        import psycopg
+
+        with psycopg.connect(self.admin, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{self.name}"')
+        return self.server.set(database=self.name).render_as_string(hide_password=False)
+
+    def __exit__(self, *exc_info: object) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def v5_database(postgres_server_url: str) -> Iterator[str]:
+    """A c2corg v5 database with an empty `app_images_archives` table (the columns migrate
+    reads), as a plain `postgresql://` URL, the way V5_DATABASE_URL is usually written."""
+    import psycopg
+
+    with FreshPostgresDatabase(postgres_server_url) as url:
+        plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        with psycopg.connect(plain, autocommit=True) as connection:
+            connection.execute(V5_TABLE)
+        yield plain
+
+
+@pytest.fixture(scope="module")
+def v5_bucket(swift: SwiftServer) -> Iterator[str]:
+    """A private bucket of its own on the object store, holding v5 originals for migrate
+    (reached with V5_BUCKET and V5_PREFIX=SWIFT_S3)."""
+    client = swift.s3_client()
+    name = unique_name("v5")
+    client.create_bucket(Bucket=name, ACL="private")
+    yield name
+    _empty_and_delete(client, name)
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> str:
+    return service_variable("BROKER_URL")
+
+
+_REDIS_CLAIM = "imagehost-tests:claimed"
+
+
+@pytest.fixture(scope="module")
+def redis_url(redis_server_url: str) -> Iterator[str]:
+    """A Redis database of its own (1..15, never db 0 that development workers use) as a
+    Celery broker URL, claimed with a key so concurrent test runs do not share it, emptied
+    before and after."""
+    import redis
+    from redis.exceptions import RedisError
+
+    base = redis_server_url.rsplit("/", 1)[0] if redis_server_url.count("/") > 2 \
+        else redis_server_url
+    token = uuid.uuid4().hex
+    for db in range(1, 16):
+        client = redis.Redis.from_url(f"{base}/{db}")
+        try:
+            claimed = client.set(_REDIS_CLAIM, token, nx=True, ex=1800)
+        except RedisError as exc:
+            client.close()
+            pytest.fail(f"Redis at {redis_server_url} does not answer: {exc}")
+        if claimed:
+            break
+        client.close()
+    else:
+        pytest.fail(f"every Redis database 1..15 of {base} is claimed by another test run")
+    try:
+        for key in client.scan_iter():
+            if key != _REDIS_CLAIM.encode():
+                client.delete(key)
+        yield f"{base}/{db}"
+    finally:
+        client.flushdb()
+        client.close()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Start/stop every development service (Swift + PostgreSQL) at once.
+# Start/stop every development service (PostgreSQL + Swift + Redis) at once.
 #
-#   all.sh start    # start both, then print `export NAME=value` lines
+#   all.sh start    # start all of them, then print `export NAME=value` lines
 #   all.sh stop
 #   all.sh status
 #   all.sh env      # print the `export NAME=value` lines only
@@ -11,7 +11,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-SERVICES=(postgres swift)
+SERVICES=(postgres swift redis)
 
 case "${1:-}" in
     start)

@@ -152,8 +152,7 @@ ProgressOption = Annotated[int, typer.Option(
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Decide, change nothing.")]
 BrokerOption = Annotated[str | None, typer.Option(
-    "--broker", help="Run on Celery workers through this broker (redis://...).",
-    envvar="BROKER_URL")]
+    "--broker", help="Run on Celery workers through this broker (redis://...).")]
 
 
 @app.command()

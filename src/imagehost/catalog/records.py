@@ -357,7 +357,10 @@ def _after(columns: list[tuple[Any, bool]], cursor: Sequence[Any]) -> ColumnElem
         equal_before = [c == v for (c, _), v in zip(columns[:i], values[:i], strict=True)]
         beyond = column < values[i] if descending else column > values[i]
         alternatives.append(and_(*equal_before, beyond))
-    return or_(*alternatives)
+    # implied by the OR, but lets the database seek with an index on the first key
+    first, descending = columns[0]
+    leading = first <= values[0] if descending else first >= values[0]
+    return and_(leading, or_(*alternatives))
 
 
 def _cursor_value(value: Any) -> Any:

@@ -12,7 +12,7 @@ from imagehost.catalog.models import ItemState, JobRecord
 from imagehost.jobs.context import JobContext
 from imagehost.jobs.kinds import JobKind
 from imagehost.jobs.progress import JobProgress
-from imagehost.jobs.runner import record_listing, run_local, start_job
+from imagehost.jobs.runner import listed_keys, record_listing, run_local, start_job
 
 log = logging.getLogger("imagehost.jobs")
 
@@ -42,7 +42,7 @@ def run(job: JobRecord, kind: JobKind, ctx: JobContext, *, concurrency: int, eve
 def dry_run(kind: JobKind, params: dict[str, Any], ctx: JobContext) -> JobCounts:
     """Decide every item without writing anything (and without recording a job)."""
     found = {state: 0 for state in ItemState}
-    for key in kind.list_keys(params, ctx):
+    for key in listed_keys(kind, params, ctx):
         try:
             state = kind.process(key, params, ctx, dry_run=True)
         except Exception as exc:  # reported, like a failure in a real run

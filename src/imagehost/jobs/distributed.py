@@ -24,11 +24,15 @@ from imagehost.jobs.runner import finish
 log = logging.getLogger("imagehost.jobs")
 TASK = "imagehost.process_batch"
 BATCH = 10
+VISIBILITY_TIMEOUT = 300
+STALL_SECONDS = 10.0
 
 
 def celery_app(broker: str) -> Celery:
     app = Celery("imagehost", broker=broker)
-    app.conf.update(task_acks_late=True, task_reject_on_worker_lost=True,
+    # A dead worker's unacknowledged batch returns to the queue after the visibility timeout.
+    app.conf.update(broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+                    task_acks_late=True, task_reject_on_worker_lost=True,
                     worker_prefetch_multiplier=1, task_serializer="json",
                     accept_content=["json"], broker_connection_retry_on_startup=True,
                     task_default_queue="imagehost-jobs", worker_hijack_root_logger=False)
@@ -37,31 +41,44 @@ def celery_app(broker: str) -> Celery:
 
 
 def run_distributed(job: JobRecord, ctx: JobContext, *, broker: str,
-                    progress: JobProgress, poll: float = 0.5) -> JobCounts:
+                    progress: JobProgress, poll: float = 0.5,
+                    stall_seconds: float = STALL_SECONDS) -> JobCounts:
     ctx.jobs.set_state(job.id, JobState.RUNNING)
     app = celery_app(broker)
-    queued = 0
-    after = 0
     try:
-        while batch := ctx.jobs.pending(job.id, after, 500):
-            for start in range(0, len(batch), BATCH):
-                ids = [item_id for item_id, _ in batch[start:start + BATCH]]
-                app.send_task(TASK, args=[job.id, ids])
-                queued += len(ids)
-            after = batch[-1][0]
+        queued = _queue_pending(app, job.id, ctx)
         log.info("job %d: %d items queued on %s", job.id, queued, broker)
         counts = ctx.jobs.counts(job.id)
-        progress.set_total(counts.total, counts.finished)
+        last_change, last_finished = time.monotonic(), counts.finished
         while counts.pending:
             time.sleep(poll)
             counts = ctx.jobs.counts(job.id)
-            progress.set_total(counts.total, counts.finished)
+            progress.set_total(counts.total, counts.finished, counts.failed)
+            if counts.finished != last_finished:
+                last_change, last_finished = time.monotonic(), counts.finished
+            elif time.monotonic() - last_change > stall_seconds:
+                # a worker died holding batches: queue what is left again (items that are no
+                # longer pending when a duplicate arrives are skipped by the worker)
+                log.warning("job %d: no progress for %.0f s, queueing %d pending items again",
+                            job.id, stall_seconds, _queue_pending(app, job.id, ctx))
+                last_change = time.monotonic()
     except BaseException:
         ctx.jobs.set_state(job.id, JobState.INTERRUPTED)
         raise
     finally:
         app.close()
     return finish(job.id, ctx)
+
+
+def _queue_pending(app: Celery, job_id: int, ctx: JobContext) -> int:
+    queued = 0
+    after = 0
+    while batch := ctx.jobs.pending(job_id, after, 500):
+        for start in range(0, len(batch), BATCH):
+            app.send_task(TASK, args=[job_id, [i for i, _ in batch[start:start + BATCH]]])
+            queued += min(BATCH, len(batch) - start)
+        after = batch[-1][0]
+    return queued
 
 
 _worker_context: dict[str, JobContext] = {}

@@ -17,6 +17,7 @@ from imagehost.jobs.context import JobContext
 from imagehost.jobs.sources import OriginalSource, build_source
 from imagehost.service.naming import check_original_key
 from imagehost.service.processing import process_upload
+from imagehost.service.publishing import record_stored_image
 from imagehost.service.uploads import store_all
 
 # The first archive id per (filename, has_svg), as the reference did, in pages by that id.
@@ -49,10 +50,8 @@ class Migrate:
         if not url:
             raise ConfigError("V5_DATABASE_URL is required for migrate.")
         order = params.get("order") or ctx.settings.v5_order
-        limit = params.get("limit")
         engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
         after = 0 if order == "ASC" else 2**62
-        listed = 0
         try:
             while True:
                 with engine.connect() as connection:
@@ -62,9 +61,6 @@ class Migrate:
                 for archive_id, filename, has_svg in rows:
                     after = archive_id
                     yield v5_key(filename, bool(has_svg))
-                    listed += 1
-                    if limit and listed >= limit:
-                        return
         finally:
             engine.dispose()
 
@@ -72,19 +68,19 @@ class Migrate:
                 dry_run: bool = False) -> ItemState:
         check_original_key(key)
         active = ctx.stores.active
+        if key.endswith(".svg") and not dry_run:
+            base = posixpath.splitext(key)[0]
+            for stale in (f"{base}.jpg", f"{base}.png"):
+                active.delete(stale)
         wanted = [key, *ctx.policy.variant_keys(key)]
         if not params.get("force") and all(active.exists(k) for k in wanted):
-            return ItemState.SKIPPED
+            return self._ensure_recorded(key, ctx, dry_run)
         if dry_run:
             return ItemState.DONE
         data = self.source(ctx).fetch(key)
         processed = process_upload(data, ctx.policy)
         store_all(active, [*processed.variant_objects(key),
                            (key, processed.original, processed.info.format.content_type)])
-        if key.endswith(".svg"):
-            base = posixpath.splitext(key)[0]
-            for stale in (f"{base}.jpg", f"{base}.png"):
-                active.delete(stale)
         now = datetime.now(UTC)
         info = processed.info
         ctx.catalog.add(NewImage(key, info.format.value, info.width, info.height,
@@ -92,6 +88,18 @@ class Migrate:
                                  hashlib.sha256(processed.original).hexdigest(),
                                  ctx.policy.variant_keys(key), now),
                         ImageStatus.ACTIVE, published_at=now)
+        return ItemState.DONE
+
+
+    @staticmethod
+    def _ensure_recorded(key: str, ctx: JobContext, dry_run: bool) -> ItemState:
+        """Already in active: skipped, unless a run died between the store and the catalog."""
+        record = ctx.catalog.get(key)
+        if record is not None and record.status == ImageStatus.ACTIVE.value:
+            return ItemState.SKIPPED
+        if not dry_run:
+            record_stored_image(key, ctx.stores.active.get(key), ctx.policy, ctx.catalog,
+                                ImageStatus.ACTIVE, datetime.now(UTC))
         return ItemState.DONE
 
 

@@ -50,11 +50,18 @@ class JobProgress:
             self._bar.__exit__(kind, error, trace)
         self.line()
 
-    def set_total(self, total: int, finished: int) -> None:
+    def set_total(self, total: int, finished: int, failed: int | None = None) -> None:
+        """Absolute counts (listing, resume, or a coordinator reading the catalog)."""
         with self._lock:
+            crossed = finished // self.every > self.finished // self.every
             self.total, self.finished = total, finished
+            if failed is not None:
+                self.failed = failed
         if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, total=total, completed=finished)
+            self._bar.update(self._task, total=total, completed=finished,
+                             rate=f"{self.rate():.1f}/s")
+        elif crossed:
+            self.line()
 
     def advance(self, failed: bool) -> None:
         with self._lock:

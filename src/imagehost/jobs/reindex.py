@@ -46,7 +46,8 @@ class Reindex:
         if record is not None and record.status == status.value:
             return ItemState.SKIPPED
         if status is ImageStatus.INCOMING and record is not None and \
-                record.status == ImageStatus.ACTIVE.value:
+                record.status == ImageStatus.ACTIVE.value and \
+                ctx.stores.active.exists(object_key):
             return ItemState.SKIPPED  # a publish in progress: active wins
         if dry_run:
             return ItemState.DONE

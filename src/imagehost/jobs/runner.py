@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -29,7 +30,7 @@ def record_listing(job: JobRecord, kind: JobKind, ctx: JobContext,
     what is missing)."""
     if job.listed:
         return
-    keys = kind.list_keys(job.params, ctx)
+    keys = listed_keys(kind, job.params, ctx)
     listed = 0
     while batch := list(itertools.islice(keys, BATCH)):
         ctx.jobs.add_items(job.id, batch)
@@ -37,6 +38,13 @@ def record_listing(job: JobRecord, kind: JobKind, ctx: JobContext,
         if progress is not None:
             progress.set_total(listed, 0)
     ctx.jobs.set_state(job.id, JobState.RUNNING, listed=True)
+
+
+def listed_keys(kind: JobKind, params: dict[str, Any], ctx: JobContext) -> Iterator[str]:
+    """The kind's listing, cut at `limit` (-l) when given."""
+    keys = kind.list_keys(params, ctx)
+    limit = params.get("limit")
+    return itertools.islice(keys, limit) if limit else keys
 
 
 def run_local(job: JobRecord, kind: JobKind, ctx: JobContext, *, concurrency: int,
