@@ -252,6 +252,7 @@ def worker(
     _settings(config)
     if config is not None:
         os.environ[CONFIG_FILE_VARIABLE] = str(config.resolve())
+    _logging(verbose=False)
     run_worker(broker, jobs or default_concurrency())
 
 
@@ -369,7 +370,7 @@ def _logging(verbose: bool) -> None:
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("httpx", "botocore", "urllib3"):
+    for chatty in ("httpx", "botocore", "urllib3", "pyvips"):
         logging.getLogger(chatty).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
