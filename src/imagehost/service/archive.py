@@ -229,7 +229,9 @@ def _import_one(archive: zipfile.ZipFile, name: str, entry: dict[str, Any],
 
 def _entry(name: str, when: datetime | None = None) -> zipfile.ZipInfo:
     stamp = (when or datetime.now(UTC)).astimezone(UTC)
-    info = zipfile.ZipInfo(name, date_time=(max(stamp.year, 1980), stamp.month, stamp.day,
+    if not 1980 <= stamp.year <= 2107:  # what a zip (DOS) date can hold; the manifest keeps it
+        stamp = datetime(1980 if stamp.year < 1980 else 2107, 1, 1, tzinfo=UTC)
+    info = zipfile.ZipInfo(name, date_time=(stamp.year, stamp.month, stamp.day,
                                             stamp.hour, stamp.minute, stamp.second))
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16

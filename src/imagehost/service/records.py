@@ -96,9 +96,33 @@ def check_record_path(path: str, fmt: ImageFormat) -> str:
 def check_data(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequest("data must be a JSON object.")
+    _check_strings(data)
     if len(json.dumps(data)) > MAX_DATA_BYTES:
         raise BadRequest(f"data is larger than {MAX_DATA_BYTES} bytes of JSON.")
     return data
+
+
+def _check_strings(value: Any) -> None:
+    """Every database must store what it is given: no NUL (PostgreSQL's JSONB refuses it) and
+    no lone surrogate (not UTF-8) in keys or values."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_string(key)
+            _check_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item)
+    elif isinstance(value, str):
+        _check_string(value)
+
+
+def _check_string(text: str) -> None:
+    if "\x00" in text:
+        raise BadRequest("data strings may not contain NUL (\\u0000).")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("data strings must be valid Unicode (no lone surrogates).") from None
 
 
 def get_record(record_id: int, ctx: RecordContext) -> ImageRecord:
