@@ -46,7 +46,8 @@ MAX_REGEX_LENGTH = 256
 MAX_ID = 2**31 - 1
 # RE2 syntax that PostgreSQL reads differently or refuses: refused, so both databases agree.
 _NON_PORTABLE_REGEX = re.compile(
-    r"\\[bBzZAGpPQE]|\(\?P?<|\(\?[a-zA-Z]|\{\d*,?(?:[3-9]\d\d|2[6-9]\d|25[6-9]|\d{4,})")
+    r"\\[bBzZAGpPQEC]|\(\?P?<|\(\?[-a-zA-Z]|\[:\^|\[\.|\[=|"
+    r"\{\d*,?(?:[3-9]\d\d|2[6-9]\d|25[6-9]|\d{4,})")
 _SEGMENT = re.compile(r"^[\w-]{1,64}$", re.UNICODE)
 _RESERVED = {"from", "to", "status", "file", "regex", "ids", "sort", "skip", "limit", "cursor",
              "select", "all"}
@@ -115,6 +116,8 @@ def parse_query(params: Iterable[tuple[str, str]],
     for name, value in params:
         if name in ignored:
             continue
+        if "\x00" in name or "\x00" in value:
+            raise FilterError(name.replace("\x00", ""), "NUL characters are not allowed")
         if name.startswith("data."):
             conditions.append(parse_condition(name, value))
         elif name in _RESERVED:
@@ -210,9 +213,9 @@ def _time(options: dict[str, str], name: str) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise FilterError(name, f"{raw!r} is not an ISO 8601 date or time") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise FilterError(name, f"{raw!r} is not an ISO 8601 date or time in range") from None
 
 
 def _statuses(raw: str | None) -> tuple[str, ...] | None:

@@ -9,6 +9,7 @@ On PostgreSQL, equality is JSONB containment (`@>`), which the GIN index on `dat
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -166,9 +167,14 @@ def _equals(field: JsonField, value: JsonScalar) -> ColumnElement[bool]:
 
 
 def _number(value: int | float, field: JsonField) -> Any:
-    """Integers stay exact (no trip through a double)."""
+    """Integers stay exact (no trip through a double) where the database can hold them."""
     if field.dialect == "postgresql":
         return literal(value, Numeric())
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        try:
+            return literal(float(value))
+        except OverflowError:
+            raise FilterError("data", f"the number {str(value)[:20]}... is too large") from None
     return literal(value)
 
 
@@ -371,6 +377,15 @@ def _cursor_value(value: Any) -> Any:
 
 def _cursor_bind(column: Any, value: Any) -> Any:
     column_type = getattr(column, "type", None)
+    if isinstance(column_type, Integer) and (not isinstance(value, int) or
+                                             isinstance(value, bool) or
+                                             not -(2**31) <= value < 2**31):
+        raise FilterError("cursor", "not a cursor for this sort order")
+    if isinstance(column_type, Float | Numeric) and (
+            isinstance(value, bool) or not isinstance(value, int | float) or
+            (isinstance(value, float) and not math.isfinite(value)) or
+            (isinstance(value, int) and not -(2**53) <= value <= 2**53)):
+        raise FilterError("cursor", "not a cursor for this sort order")
     python_type = None
     try:
         python_type = column_type.python_type if column_type is not None else None
@@ -381,8 +396,10 @@ def _cursor_bind(column: Any, value: Any) -> Any:
         if not isinstance(value, str):
             raise FilterError("cursor", "not a cursor for this sort order")
         try:
-            return literal(datetime.fromisoformat(value), column_type)
-        except ValueError:
+            moment = datetime.fromisoformat(value)
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+            return literal(moment.astimezone(UTC), column_type)
+        except (ValueError, OverflowError):
             raise FilterError("cursor", "not a cursor for this sort order") from None
     if isinstance(column_type, String | Text) and not isinstance(value, str):
         raise FilterError("cursor", "not a cursor for this sort order")

@@ -96,7 +96,7 @@ def manifest_csv(records: list[ImageRecord]) -> str:
             for r in records]
     data_columns = sorted({key for row in rows for key in row} - set(SYSTEM_COLUMNS))
     out = io.StringIO()
-    writer = csv.DictWriter(out, [*SYSTEM_COLUMNS, *data_columns], lineterminator="\n")
+    writer = csv.DictWriter(out, [*SYSTEM_COLUMNS, *data_columns])
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(v) for k, v in row.items()})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from imagehost.service.health import check_health
@@ -23,7 +23,7 @@ async def health(svc: ServicesDep) -> JSONResponse:
     return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(svc: ServicesDep) -> Response:
     """Prometheus metrics."""
     svc.metrics.pool_in_flight.set(svc.pool.in_flight)
