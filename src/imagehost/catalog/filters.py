@@ -117,7 +117,7 @@ def parse_query(params: Iterable[tuple[str, str]],
         if name in ignored:
             continue
         if "\x00" in name or "\x00" in value:
-            raise FilterError(name.replace("\x00", ""), "NUL characters are not allowed")
+            raise FilterError(name, "NUL characters are not allowed")
         if name.startswith("data."):
             conditions.append(parse_condition(name, value))
         elif name in _RESERVED:
