@@ -47,7 +47,8 @@ MAX_ID = 2**31 - 1
 # RE2 syntax that PostgreSQL reads differently or refuses: refused, so both databases agree.
 _NON_PORTABLE_REGEX = re.compile(
     r"\\[bBzZAGpPQEC]|\(\?P?<|\(\?[-a-zA-Z]|\[:\^|\[\.|\[=|"
-    r"\{\d*,?(?:[3-9]\d\d|2[6-9]\d|25[6-9]|\d{4,})")
+    r"\{\d*,?(?:[3-9]\d\d|2[6-9]\d|25[6-9]|\d{4,})|"
+    r"(?:^|[\^$|]|\((?!\?))[*+?{]")  # a quantifier with nothing to repeat
 _SEGMENT = re.compile(r"^[\w-]{1,64}$", re.UNICODE)
 _RESERVED = {"from", "to", "status", "file", "regex", "ids", "sort", "skip", "limit", "cursor",
              "select", "all"}

@@ -40,6 +40,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagehost.catalog.filters import (
@@ -239,6 +240,14 @@ class RecordCatalog:
         return filter_sql(record_filter, self.dialect)
 
     def page(self, query: RecordQuery) -> Page:
+        try:
+            return self._page(query)
+        except DataError as exc:
+            if query.filter.regex:
+                raise FilterError("regex", "the database cannot run this pattern") from exc
+            raise
+
+    def _page(self, query: RecordQuery) -> Page:
         clauses = self.where(query.filter)
         columns = sort_columns(query.sort, self.dialect)
         with self._session() as session:
