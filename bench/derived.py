@@ -1,0 +1,1140 @@
+"""Derived images over HTTP on loopback: imagehost against thumbor and a plain pyvips loop.
+
+In one run, on the same generated photos, every side makes the same output: fit inside a
+512x512 box, encoded as JPEG, WebP, AVIF or PNG at the same quality.
+
+* imagehost: `imagehost serve` as a subprocess with temporary folders, SQLite and
+  API_SECRET_KEY. The sources are uploaded through POST /images, so the stored variants exist
+  and the source ladder applies. There are two servers: the default one (memory and disk cache
+  on) and one with MEMORY_CACHE_BYTES=0 and DISK_CACHE_BYTES=0. The second still has the
+  cache store, which cannot be switched off.
+  Requests: GET /images/<id>/image?w=N&h=N&format=F&quality=Q.
+* thumbor: installed by this script in its own virtualenv (`pip install thumbor`), configured
+  by a generated thumbor.conf. The file loader reads a folder holding the same original JPEG
+  files. Unsafe URLs are allowed, the source storage is off, and
+  ENGINE_THREADPOOL_SIZE = RENDER_THREADS. It runs twice: without a result storage, and with
+  thumbor.result_storages.file_storage. Requests:
+  /unsafe/fit-in/NxN/filters:format(F):quality(Q)/<file>.
+* floor: the same operation in a plain pyvips loop, with no HTTP, in a child process with
+  RENDER_THREADS threads: `thumbnail_buffer` to fit N, then encode with imagehost's encoder
+  settings. It runs once from the stored BI variant (the source that imagehost's ladder
+  picks) and once from the original (what thumbor decodes).
+
+Each cell runs --rounds rounds, the sides taking turns; each round is some warm-up requests,
+then up to --requests requests or --seconds seconds, whichever comes first. An asyncio + httpx
+client keeps --concurrency requests in flight (--hot-concurrency for the hot key). "miss" means
+that every URL is distinct: the box side goes 512, 511, 510, ... and every imagehost answer must
+say X-Imagehost-Source: rendered. "hot" means the same URL every time (cached by then, except
+on thumbor without a result storage). req/s is the median over the rounds; server CPU per
+request comes from /proc/<pid>/stat. Peak RSS is
+VmHWM from /proc/<pid>/status, summed over the server's processes. It is reset through
+/proc/<pid>/clear_refs at the start of each cell, so it is the peak during that cell, on top of
+whatever the process already holds from earlier cells.
+
+Run: `.venv/bin/python bench/derived.py --help` (`--quick` for a short run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pyvips
+
+from imagehost.config import CONFIG_FILE_VARIABLE, Settings, load_settings
+
+if TYPE_CHECKING:
+    from imagehost.catalog.models import ImageRecord
+    from imagehost.imaging.derivation import Derivation
+
+FIT = 512
+"""The box side of the hot key and of the first distinct URL (then 511, 510, ...)."""
+FORMATS = ("jpeg", "webp", "avif", "png")
+QUALITY = {"jpeg": 82, "webp": 80, "avif": 55, "png": 90}
+"""imagehost's DERIVED_QUALITY defaults, sent explicitly to both servers (PNG ignores it)."""
+AVIF_EFFORT = int(Settings.model_fields["avif_effort"].default)
+"""imagehost's AVIF_EFFORT default (2). libvips maps effort to libheif's speed 9 - effort, so
+thumbor gets AVIF_SPEED = 9 - effort (7)."""
+PNG_COMPRESSION = 6
+ROUNDS, REQUESTS, SECONDS, WARMUP = 3, 70, 7.0, 4
+"""Per cell: 3 rounds of at most 70 requests or 7 s: up to 210 requests or 21 s in all."""
+CONCURRENCY, HOT_CONCURRENCY = 4, 2
+"""Misses: 4 in flight keep both render threads busy. Hot key: 2, for latency."""
+QUICK_REQUESTS, QUICK_SECONDS, QUICK_WARMUP = 16, 3.0, 2
+DISTINCT_SIDES = 200
+"""Distinct URLs vary the side over 512..313; past that, the quality steps down as well."""
+THUMBOR_VENV = Path("/tmp/bench-thumbor-venv")
+THUMBOR_REQUIREMENT = "thumbor>=7.7,<8"
+THUMBOR_BUILD_DEPS = ("libcurl4-openssl-dev", "libssl-dev", "python3-dev", "build-essential")
+API_KEY = "bench-derived-secret-key"
+MAGIC: dict[str, Callable[[bytes], bool]] = {
+    "jpeg": lambda b: b[:3] == b"\xff\xd8\xff",
+    "png": lambda b: b[:8] == b"\x89PNG\r\n\x1a\n",
+    "webp": lambda b: b[:4] == b"RIFF" and b[8:12] == b"WEBP",
+    "avif": lambda b: b[4:8] == b"ftyp" and b[8:12] in (b"avif", b"avis", b"mif1", b"heic"),
+}
+
+# Targets
+MISS_VS_THUMBOR_SMALL = 1.0
+FLOOR_FACTOR = 1.2
+MISS_VS_THUMBOR_24MP = 3.0
+MISS_VS_THUMBOR_PNG_WEBP = 1.5
+HIT_VS_THUMBOR = 1.2
+HIT_P95_MS = 5.0
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    width: int
+    height: int
+    seed: int
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.jpg"
+
+
+CASES = (Case("jpeg-2000px", 2000, 1333, 3), Case("jpeg-24mp", 6000, 4000, 1))
+CASE_NAMES = tuple(c.name for c in CASES)
+
+# The sides, in table order.
+IH = "imagehost"
+IH_NC = "imagehost, memory+disk off"
+TH = "thumbor"
+TH_RS = "thumbor + result storage"
+FLOOR = "floor: pyvips, BI source"
+FLOOR_ORIG = "floor: pyvips, original"
+IH_QUIET = "imagehost, --log-level warning"
+MISS, HOT = "miss", "hot"
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+def photo_like(width: int, height: int, seed: int) -> pyvips.Image:
+    """Deterministic photo-like sRGB (as bench/upload.py): colour blobs, a lighting ramp and a
+    fine grain, so that it compresses (and entropy-decodes) roughly like a photograph."""
+    cells_x, cells_y = max(2, width // 150), max(2, height // 150)
+    blobs = [pyvips.Image.gaussnoise(cells_x, cells_y, sigma=40, mean=128, seed=seed * 10 + band)
+             for band in range(3)]
+    colour = blobs[0].bandjoin(blobs[1:]).resize(width / cells_x, vscale=height / cells_y,
+                                                 kernel="cubic")
+    xyz = pyvips.Image.xyz(width, height)
+    ramp = xyz[0] * (50 / width) + xyz[1] * (30 / height) - 40
+    noise = pyvips.Image.gaussnoise(width, height, sigma=10, mean=0, seed=seed * 10 + 7)
+    grain = noise.gaussblur(0.7) + noise * 0.25
+    image = colour + ramp + grain + [12, 4, -6]
+    return image.cast("uchar").copy(interpretation="srgb")
+
+
+def make_sources(cases: Sequence[Case], folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for case in cases:
+        path = folder / case.filename
+        data = photo_like(case.width, case.height, case.seed).jpegsave_buffer(Q=90, keep="none")
+        path.write_bytes(data)
+        paths[case.name] = path
+    return paths
+
+
+def side_and_quality(index: int, fmt: str) -> tuple[int, int]:
+    """The index-th distinct request: 512, 511, ... then again with a lower quality."""
+    return FIT - index % DISTINCT_SIDES, QUALITY[fmt] - index // DISTINCT_SIDES
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and its descendants (thumbor --processes forks workers)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                queue.extend(int(child) for child in task.read_text().split())
+            except OSError:
+                continue
+    return found
+
+
+def status_kb(pid: int, field_name: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """user + system CPU of the processes (all their threads)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def reset_peak(pids: Iterable[int]) -> None:
+    """Reset VmHWM to the current RSS (Linux: "5" > /proc/<pid>/clear_refs)."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def peak_rss_mb(pids: Iterable[int]) -> float:
+    return sum(status_kb(pid, "VmHWM") for pid in pids) / 1024
+
+
+@dataclass
+class Server:
+    side: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    peak_mb: float = 0.0
+    """The highest VmHWM seen over the whole run (read before every reset)."""
+    start_mb: float = 0.0
+    """VmRSS once it answers, before any request."""
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def pids(self) -> list[int]:
+        return process_tree(self.process.pid)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def launch(side: str, command: Sequence[str], env: Mapping[str, str], port: int, logs: Path,
+           ready_path: str, servers: list[Server]) -> Server:
+    """Start a server in its own session, register it (so the caller's finally stops it),
+    then wait until `ready_path` answers 200."""
+    log = logs / f"{side.replace(' ', '_').replace(',', '').replace('+', 'rs')}.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen(list(command), env=dict(env), stdout=handle,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(side, process, port, log)
+    servers.append(server)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{side} exited with {process.returncode}:\n{server.log_tail()}")
+        try:
+            if httpx.get(server.base + ready_path, timeout=2).status_code == 200:
+                server.start_mb = sum(status_kb(p, "VmRSS") for p in server.pids()) / 1024
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{side} did not answer {ready_path} in 90 s:\n{server.log_tail()}")
+
+
+def stop(server: Server) -> None:
+    """SIGTERM to the server's own process group (its pid: start_new_session), then SIGKILL."""
+    if server.process.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(server.process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            server.process.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def base_env(arena_max: int) -> dict[str, str]:
+    """This environment without imagehost settings (they would leak into the servers)."""
+    names = {name.upper() for name in Settings.model_fields} | {CONFIG_FILE_VARIABLE,
+                                                                "VIPS_CONCURRENCY",
+                                                                "MALLOC_ARENA_MAX"}
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    if arena_max:
+        env["MALLOC_ARENA_MAX"] = str(arena_max)
+    return env
+
+
+def imagehost_settings(root: Path, port: int, caches: bool, threads: int,
+                       avif_effort: int) -> dict[str, str]:
+    """The environment settings of one imagehost: its own folders and SQLite file."""
+    settings = {
+        "DATABASE_URL": f"sqlite:///{root / 'imagehost.db'}",
+        "INCOMING_FOLDER": str(root / "incoming"), "ACTIVE_FOLDER": str(root / "active"),
+        "CACHE_FOLDER": str(root / "cache"), "TEMP_FOLDER": str(root / "temp"),
+        "DISK_CACHE_FOLDER": str(root / "derived"), "API_SECRET_KEY": API_KEY,
+        "SERVICE_URL": f"http://127.0.0.1:{port}", "EXPIRE_INTERVAL": "0",
+        "RENDER_THREADS": str(threads), "AVIF_EFFORT": str(avif_effort)}
+    if not caches:
+        settings |= {"MEMORY_CACHE_BYTES": "0", "DISK_CACHE_BYTES": "0"}
+    return settings
+
+
+def start_imagehost(side: str, root: Path, caches: bool, args: argparse.Namespace,
+                    servers: list[Server], log_level: str | None = None) -> Server:
+    root.mkdir(parents=True)
+    port = free_port()
+    env = base_env(args.malloc_arena_max) | imagehost_settings(
+        root, port, caches, args.render_threads, args.avif_effort)
+    script = Path(sys.executable).parent / "imagehost"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "imagehost.cli"]
+    command += ["serve", "--host", "127.0.0.1", "--port", str(port),
+                "--log-level", log_level or args.log_level]
+    return launch(side, command, env, port, args.logs, "/ping", servers)
+
+
+def thumbor_conf(sources: Path, result_root: Path | None, threads: int,
+                 avif_effort: int) -> str:
+    options: dict[str, object] = {
+        "LOADER": "thumbor.loaders.file_loader",
+        "FILE_LOADER_ROOT_PATH": str(sources),
+        "ALLOW_UNSAFE_URL": True,
+        "STORAGE": "thumbor.storages.no_storage",  # no copy of each source
+        "RESULT_STORAGE": "thumbor.result_storages.file_storage" if result_root else None,
+        "ENGINE_THREADPOOL_SIZE": threads,
+        "QUALITY": QUALITY["jpeg"],
+        "PROGRESSIVE_JPEG": False,  # imagehost writes baseline, optimised JPEG
+        "PNG_COMPRESSION_LEVEL": PNG_COMPRESSION,
+        "AVIF_SPEED": 9 - avif_effort,
+        "RESPECT_ORIENTATION": False,
+    }
+    if result_root:
+        options |= {"RESULT_STORAGE_FILE_STORAGE_ROOT_PATH": str(result_root),
+                    "RESULT_STORAGE_STORES_UNSAFE": True,
+                    "RESULT_STORAGE_EXPIRATION_SECONDS": 0}
+    return "".join(f"{name} = {value!r}\n" for name, value in options.items())
+
+
+def start_thumbor(side: str, root: Path, sources: Path, result_storage: bool,
+                  args: argparse.Namespace, thumbor: Path, servers: list[Server]) -> Server:
+    root.mkdir(parents=True)
+    conf = root / "thumbor.conf"
+    conf.write_text(thumbor_conf(sources, root / "results" if result_storage else None,
+                                 args.render_threads, args.avif_effort))
+    port = free_port()
+    env = base_env(args.malloc_arena_max) | {"HOME": str(root)}
+    command = [str(thumbor), "--ip", "127.0.0.1", "--port", str(port), "--conf", str(conf),
+               "--log-level", "warning", "--processes", str(args.thumbor_processes)]
+    return launch(side, command, env, port, args.logs, "/healthcheck", servers)
+
+
+def run_quiet(command: Sequence[str], env: Mapping[str, str] | None = None) -> bool:
+    done = subprocess.run(list(command), capture_output=True, text=True, check=False, env=env)
+    if done.returncode:
+        print(done.stdout[-2000:] + done.stderr[-2000:], file=sys.stderr)
+    return done.returncode == 0
+
+
+def ensure_thumbor(venv: Path) -> tuple[Path, str]:
+    """thumbor in its own virtualenv: reused if it works, else installed. If pip fails (older
+    thumbor builds pycurl from source), install the Debian build packages as root and retry."""
+    thumbor = venv / "bin" / "thumbor"
+
+    def version() -> str | None:
+        if not thumbor.exists():
+            return None
+        done = subprocess.run([str(thumbor), "--version"], capture_output=True, text=True,
+                              check=False)
+        return (done.stdout or done.stderr).strip() or None if done.returncode == 0 else None
+
+    found = version()
+    if found:
+        return thumbor, found
+    print(f"installing {THUMBOR_REQUIREMENT} into {venv} ...", flush=True)
+    python = venv / "bin" / "python"
+    if not python.exists() and not run_quiet([sys.executable, "-m", "venv", str(venv)]):
+        sys.exit(f"cannot create the virtualenv {venv}")
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    if not run_quiet([*pip, THUMBOR_REQUIREMENT]):
+        if os.geteuid() != 0:
+            sys.exit("pip install thumbor failed; install " + " ".join(THUMBOR_BUILD_DEPS))
+        apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        print("pip failed: installing Debian build packages and retrying ...", flush=True)
+        if not (run_quiet(["apt-get", "update", "-qq"], apt_env) and run_quiet(
+                ["apt-get", "install", "-y", "-qq", "--no-install-recommends",
+                 *THUMBOR_BUILD_DEPS], apt_env) and run_quiet([*pip, THUMBOR_REQUIREMENT])):
+            sys.exit("cannot install thumbor")
+    found = version()
+    if not found:
+        sys.exit(f"{thumbor} does not run after installing it")
+    return thumbor, found
+
+
+def thumbor_pillow(venv: Path) -> str:
+    done = subprocess.run([str(venv / "bin" / "python"), "-c",
+                           "import PIL.features as f, PIL; print(PIL.__version__, "
+                           "'avif' if f.check('avif') else 'no-avif')"],
+                          capture_output=True, text=True, check=False)
+    return done.stdout.strip() or "?"
+
+
+# --- load ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Samples:
+    latencies: list[float] = field(default_factory=list)
+    """Seconds per successful request (or per image, for the floor)."""
+    rates: list[float] = field(default_factory=list)
+    """Requests (images) per second of each round."""
+    sizes: list[int] = field(default_factory=list)
+    origins: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    first: tuple[int, int] | None = None
+    server_cpu: float = 0.0
+    """Seconds of CPU per request: the server's processes, all threads (the floor: its own)."""
+    client_cpu: float = 0.0
+    peak_mb: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        """The median over the rounds (robust to one round disturbed by other work)."""
+        return statistics.median(self.rates) if self.rates else 0.0
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1e3
+
+    @property
+    def ms_per_image(self) -> float:
+        return 1e3 / self.rate if self.rate else float("nan")
+
+    def merge(self, other: Samples) -> Samples:
+        count = self.count + other.count
+        return Samples(
+            self.latencies + other.latencies, self.rates + other.rates,
+            self.sizes + other.sizes, self.origins + other.origins,
+            self.errors + other.errors, self.first or other.first,
+            (self.server_cpu * self.count + other.server_cpu * other.count) / max(1, count),
+            (self.client_cpu * self.count + other.client_cpu * other.count) / max(1, count),
+            max(self.peak_mb, other.peak_mb))
+
+
+def dimensions(data: bytes) -> tuple[int, int] | None:
+    try:
+        image = pyvips.Image.new_from_buffer(data, "")
+    except pyvips.Error:
+        return None
+    return image.width, image.height
+
+
+@dataclass(frozen=True)
+class Load:
+    """One round of one cell: URLs start..start+warmup-1 warm up, then up to `requests` URLs
+    from start+warmup on, or `seconds`, whichever comes first."""
+
+    start: int
+    warmup: int
+    requests: int
+    seconds: float
+    concurrency: int
+
+
+async def drive(base: str, url_for: Callable[[int], str], fmt: str, load: Load,
+                measured: Callable[[], None], expect: str | None = None) -> Samples:
+    """Warm up, call `measured()` (which resets the server's counters), then measure with
+    `load.concurrency` requests in flight over keep-alive connections. Answers must be 200 in
+    `fmt`, and with `expect`, say so in X-Imagehost-Source; others count as errors."""
+    samples = Samples()
+    limits = httpx.Limits(max_connections=load.concurrency,
+                          max_keepalive_connections=load.concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=300) as client:
+
+        async def run(start: int, count: int, deadline: float, record: bool) -> None:
+            indices = itertools.count(start)
+
+            async def worker() -> None:
+                while True:
+                    index = next(indices)
+                    if index - start >= count or time.perf_counter() >= deadline:
+                        return
+                    began = time.perf_counter()
+                    response = await client.get(url_for(index))
+                    took = time.perf_counter() - began
+                    body = response.content
+                    origin = response.headers.get("x-imagehost-source", "-")
+                    if response.status_code != 200 or not MAGIC[fmt](body):
+                        samples.errors[f"{response.status_code} {body[:80]!r}"] += 1
+                        continue
+                    if expect is not None and origin != expect:
+                        samples.errors[f"X-Imagehost-Source {origin}, not {expect}"] += 1
+                        continue
+                    if record:
+                        samples.latencies.append(took)
+                        samples.sizes.append(len(body))
+                        samples.origins[origin] += 1
+                        if samples.first is None:
+                            samples.first = dimensions(body)
+
+            await asyncio.gather(*(worker() for _ in range(load.concurrency)))
+
+        await run(load.start, load.warmup, float("inf"), False)
+        measured()
+        began = time.perf_counter()
+        await run(load.start + load.warmup, load.requests, began + load.seconds, True)
+        samples.rates = [samples.count / (time.perf_counter() - began)]
+    return samples
+
+
+def run_cell(server: Server, url_for: Callable[[int], str], fmt: str, load: Load,
+             expect: str | None = None) -> Samples:
+    pids = server.pids()
+    marks: dict[str, float] = {}
+
+    def measured() -> None:
+        server.peak_mb = max(server.peak_mb, peak_rss_mb(pids))
+        reset_peak(pids)
+        marks["server"], marks["client"] = cpu_seconds(pids), time.process_time()
+
+    samples = asyncio.run(drive(server.base, url_for, fmt, load, measured, expect))
+    count = max(1, samples.count)
+    samples.server_cpu = (cpu_seconds(pids) - marks["server"]) / count
+    samples.client_cpu = (time.process_time() - marks["client"]) / count
+    samples.peak_mb = peak_rss_mb(pids)
+    server.peak_mb = max(server.peak_mb, samples.peak_mb)
+    if server.process.poll() is not None:
+        raise RuntimeError(f"{server.side} died:\n{server.log_tail()}")
+    return samples
+
+
+# --- the floor: a plain pyvips loop in a child process ------------------------------------------
+
+
+def encode_like_imagehost(image: pyvips.Image, fmt: str, quality: int, avif_effort: int) -> bytes:
+    """imagehost.imaging.render.encode_output's settings, spelled out."""
+    if fmt == "jpeg":
+        return image.jpegsave_buffer(Q=quality, keep="none", optimize_coding=True)
+    if fmt == "webp":
+        return image.webpsave_buffer(Q=quality, keep="none")
+    if fmt == "avif":
+        return image.heifsave_buffer(Q=quality, compression="av1", effort=avif_effort,
+                                     keep="none")
+    return image.pngsave_buffer(compression=PNG_COMPRESSION, filter="all", keep="none")
+
+
+def floor_child(args: argparse.Namespace) -> None:
+    """Child mode: the service's libvips set-up, then `threads` threads taking distinct sizes
+    from one counter (thumbnail_buffer + encode); print JSON."""
+    from imagehost.imaging.render import configure_libvips
+
+    configure_libvips(load_settings({}).vips_concurrency)
+    data = args.input.read_bytes()
+    fmt, lock = args.format, threading.Lock()
+    latencies: list[float] = []
+    sizes: list[int] = []
+
+    def run(start: int, count: int, deadline: float, record: bool) -> None:
+        indices = itertools.count(start)
+
+        def loop() -> None:
+            while True:
+                with lock:
+                    index = next(indices)
+                if index - start >= count or time.perf_counter() >= deadline:
+                    return
+                side, quality = side_and_quality(index, fmt)
+                began = time.perf_counter()
+                image = pyvips.Image.thumbnail_buffer(data, side, height=side, size="down")
+                out = encode_like_imagehost(image, fmt, quality, args.avif_effort)
+                took = time.perf_counter() - began
+                if record:
+                    with lock:
+                        latencies.append(took)
+                        sizes.append(len(out))
+
+        threads = [threading.Thread(target=loop) for _ in range(args.threads)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    run(args.start, args.warmup, float("inf"), False)
+    Path("/proc/self/clear_refs").write_text("5")
+    cpu0, began = time.process_time(), time.perf_counter()
+    run(args.start + args.warmup, args.requests, began + args.seconds, True)
+    elapsed = time.perf_counter() - began
+    print(json.dumps({"latencies": latencies, "sizes": sizes, "elapsed": elapsed,
+                      "cpu": (time.process_time() - cpu0) / max(1, len(latencies)),
+                      "peak_mb": status_kb(os.getpid(), "VmHWM") / 1024}))
+
+
+def run_child(mode: str, extra: Sequence[str], args: argparse.Namespace) -> dict[str, Any]:
+    command = [sys.executable, str(Path(__file__).resolve()), mode, *extra]
+    done = subprocess.run(command, capture_output=True, text=True, check=False,
+                          env=base_env(args.malloc_arena_max))
+    if done.returncode:
+        raise RuntimeError(f"{mode} child failed:\n{done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def run_floor(source: Path, fmt: str, load: Load, args: argparse.Namespace) -> Samples:
+    report = run_child("--floor-child", [
+        "--input", str(source), "--format", fmt, "--threads", str(args.render_threads),
+        "--start", str(load.start), "--requests", str(load.requests),
+        "--seconds", str(load.seconds), "--warmup", str(load.warmup),
+        "--avif-effort", str(args.avif_effort)], args)
+    latencies = list(report["latencies"])
+    elapsed = float(report["elapsed"])
+    return Samples(latencies=latencies, rates=[len(latencies) / elapsed],
+                   sizes=list(report["sizes"]),
+                   origins=Counter({"-": len(latencies)}),
+                   server_cpu=float(report["cpu"]),
+                   peak_mb=float(report["peak_mb"]))
+
+
+# --- stage timing: derive_image's steps, in-process ---------------------------------------------
+
+
+def profile_child(args: argparse.Namespace) -> None:
+    """Child mode: build the service in-process (imagehost's own build_services, its settings
+    as the servers get them), store the source like POST /images, then run derive_image's
+    steps one by one for distinct sizes and time each (wall and CPU of all threads); then the
+    hit path (get_record + cache lookup, memory hit). Print median ms per step as JSON."""
+    from imagehost.catalog.models import ImageStatus
+    from imagehost.imaging.derivation import parse_derivation, resolve
+    from imagehost.imaging.formats import ImageFormat, sniff_format
+    from imagehost.imaging.probe import probe_image
+    from imagehost.imaging.render import render_derivation
+    from imagehost.service.derived import choose_source, record_info
+    from imagehost.service.derived_cache import cache_key
+    from imagehost.service.records import get_record, store_for, store_record
+    from imagehost.storage.keys import content_type_for
+    from imagehost.web.app import build_services
+
+    settings = load_settings(imagehost_settings(args.root, 8080, True, 1, args.avif_effort))
+    svc = build_services(settings)
+    ctx, fmt = svc.derived, args.format
+    cache = ctx.cache
+    assert cache.memory is not None and cache.disk is not None
+    record = store_record(args.input.read_bytes(), ctx.records).record
+    wall: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
+
+    def derivation_for(index: int, rec: ImageRecord) -> Derivation:
+        side, quality = side_and_quality(index, fmt)
+        parsed = parse_derivation(
+            [("w", str(side)), ("h", str(side)), ("format", fmt), ("quality", str(quality))],
+            max_side=settings.derived_max_side, thumbnail_size=settings.thumbnail_size,
+            thumbnail_enhancements=settings.thumbnail_enhancements)
+        return resolve(parsed, ImageFormat(rec.format), "", quality=settings.derived_quality,
+                       focal=None)
+
+    for index in range(args.warmup + args.requests):
+        marks = [("", time.perf_counter(), time.process_time())]
+
+        def mark(step: str) -> None:
+            marks.append((step, time.perf_counter(), time.process_time()))  # noqa: B023
+
+        rec = get_record(record.id, ctx.records)
+        mark("get_record (SQLite through SQLAlchemy)")
+        derivation = derivation_for(index, rec)
+        key = cache_key(rec.id, rec.sha256, derivation.canonical_name())
+        mark("parse + resolve the derivation, cache key")
+        if cache.get(key) is not None:
+            raise RuntimeError(f"{key} is cached: not a miss")
+        mark("cache lookup: memory, disk, store (all miss)")
+        source_key = choose_source(rec, derivation, ctx.records)
+        data = store_for(ImageStatus(rec.status), ctx.records.stores).get(source_key)
+        mark("choose + read the ladder source")
+        info = probe_image(data, sniff_format(data), ctx.records.policy.limits)
+        mark("probe the source header")
+        out = render_derivation(data, info, record_info(rec), derivation,
+                                avif_effort=ctx.options.avif_effort)
+        mark("render: thumbnail_source + encode")
+        side, quality = side_and_quality(index, fmt)
+        floor = pyvips.Image.thumbnail_buffer(data, side, height=side, size="down")
+        encode_like_imagehost(floor, fmt, quality, args.avif_effort)
+        mark("floor: thumbnail_buffer + encode, same source")
+        cache.memory.put(key, out)
+        mark("cache write: memory")
+        cache.disk.put(key, out)
+        mark("cache write: disk (temp file + rename)")
+        cache.store.put(key, out, content_type_for(key))
+        mark("cache write: store (temp file + rename)")
+        if index >= args.warmup:
+            for (_, w0, c0), (step, w1, c1) in itertools.pairwise(marks):
+                wall.setdefault(step, []).append((w1 - w0) * 1e3)
+                cpu.setdefault(step, []).append((c1 - c0) * 1e3)
+    hot = cache_key(record.id, record.sha256, derivation_for(0, record).canonical_name())
+    for _ in range(200):
+        w0, c0 = time.perf_counter(), time.process_time()
+        rec = get_record(record.id, ctx.records)
+        if cache.get(hot) is None:
+            raise RuntimeError("the hot key is not cached")
+        wall.setdefault("hit: get_record + memory lookup", []).append(
+            (time.perf_counter() - w0) * 1e3)
+        cpu.setdefault("hit: get_record + memory lookup", []).append(
+            (time.process_time() - c0) * 1e3)
+    svc.pool.shutdown()
+    print(json.dumps({"source": source_key, "steps": {
+        step: [statistics.median(wall[step]), statistics.mean(cpu[step])] for step in wall}}))
+
+
+def print_stage_profile(profiles: Mapping[tuple[str, str], dict[str, Any]],
+                        cells: Sequence[Cell]) -> None:
+    print("\nWhere a miss goes, in-process: derive_image's steps one by one, 1 thread, median "
+          "wall ms and mean CPU ms (all threads). The floor step renders the same size from the "
+          "same source right after, so render vs floor compares like with like. Last line: "
+          "the server's CPU per hit (HTTP cells above) minus the in-process hit, i.e. what "
+          "HTTP, FastAPI, middleware, logging and the pool handoffs cost per request.")
+    for (case, fmt), report in profiles.items():
+        steps: dict[str, list[float]] = report["steps"]
+        miss = {step: v for step, v in steps.items() if not step.startswith(("hit", "floor"))}
+        miss_wall = sum(w for w, _ in miss.values())
+        miss_cpu = sum(c for _, c in miss.values())
+        print(f"  {case} -> {fmt} (source {report['source']}):")
+        for step, (ms, cpu_ms) in steps.items():
+            share = f"{cpu_ms / miss_cpu:6.1%}" if step in miss else "      "
+            print(f"    {step:48s} {ms:8.2f} ms  CPU {cpu_ms:8.2f} ms {share}")
+        print(f"    {'sum of the miss steps':48s} {miss_wall:8.2f} ms  CPU {miss_cpu:8.2f} ms")
+        hot = find(cells, case, fmt, IH, HOT)
+        if hot is not None:
+            inproc = steps["hit: get_record + memory lookup"][1]
+            print(f"    HTTP hit: server CPU {hot.server_cpu * 1e3:.2f} ms/request, in-process "
+                  f"{inproc:.2f} ms: {hot.server_cpu * 1e3 - inproc:.2f} ms per request for "
+                  "HTTP and the framework")
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    case: str
+    fmt: str
+    side: str
+    load: str
+    samples: Samples
+
+
+def imagehost_url(record_id: int, fmt: str, hot: bool) -> Callable[[int], str]:
+    def url(index: int) -> str:
+        side, quality = side_and_quality(0 if hot else index, fmt)
+        return f"/images/{record_id}/image?w={side}&h={side}&format={fmt}&quality={quality}"
+    return url
+
+
+def thumbor_url(filename: str, fmt: str, hot: bool) -> Callable[[int], str]:
+    def url(index: int) -> str:
+        side, quality = side_and_quality(0 if hot else index, fmt)
+        return f"/unsafe/fit-in/{side}x{side}/filters:format({fmt}):quality({quality})/{filename}"
+    return url
+
+
+def upload(server: Server, path: Path) -> tuple[int, list[str], bytes]:
+    """POST /images (published at once); the record id, its variants and the BI variant."""
+    with httpx.Client(base_url=server.base, timeout=120) as client:
+        response = client.post("/images", files={"image": (path.name, path.read_bytes(),
+                                                            "image/jpeg")},
+                               headers={"Authorization": f"Bearer {API_KEY}"})
+        if response.status_code != 201:
+            raise RuntimeError(f"upload to {server.side}: {response.status_code} "
+                               f"{response.text[:300]}")
+        record = response.json()
+        variant = client.get(f"/images/{record['id']}/image", params={"variant": "BI"})
+        variant.raise_for_status()
+    return int(record["id"]), list(record["variants"]), variant.content
+
+
+Measure = Callable[[Load], Samples]
+
+
+class Runner:
+    """Runs groups of cells (one case, format and load; one cell per side) in rounds, rotating
+    the order of the sides each round, and hands every side fresh distinct URL indices."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.cells: list[Cell] = []
+        self.profiles: dict[tuple[str, str], dict[str, Any]] = {}
+        self._next: dict[tuple[str, str, str], int] = {}
+
+    def load(self, side: str, case: str, fmt: str, hot: bool) -> Load:
+        key = (side, case, fmt)
+        start = self._next.get(key, 0)
+        self._next[key] = start + self.args.warmup + self.args.requests
+        return Load(start, self.args.warmup, self.args.requests, self.args.seconds,
+                    self.args.hot_concurrency if hot else self.args.concurrency)
+
+    def group(self, case: str, fmt: str, load: str,
+              sides: Sequence[tuple[str, Measure]]) -> None:
+        merged: dict[str, Samples] = {side: Samples() for side, _ in sides}
+        for turn in range(self.args.rounds):
+            shift = turn % len(sides)
+            for side, measure in [*sides[shift:], *sides[:shift]]:
+                samples = measure(self.load(side, case, fmt, load == HOT))
+                merged[side] = merged[side].merge(samples)
+                _progress(case, fmt, side, load, turn, samples)
+        self.cells.extend(Cell(case, fmt, side, load, merged[side]) for side, _ in sides)
+
+
+def _progress(case: str, fmt: str, side: str, load: str, turn: int, s: Samples) -> None:
+    errors = f", {sum(s.errors.values())} ERRORS {dict(s.errors)}" if s.errors else ""
+    print(f"  [{case} {fmt} {load} r{turn + 1}] {side}: {s.count} at {s.rate:.1f}/s, p50 "
+          f"{s.percentile(0.5):.1f} ms, p95 {s.percentile(0.95):.1f} ms, CPU "
+          f"{s.server_cpu * 1e3:.1f} ms/req, RSS {s.peak_mb:.0f} MB{errors}", flush=True)
+
+
+def run_all(args: argparse.Namespace, root: Path, cases: Sequence[Case],
+            formats: Sequence[str], thumbor: Path, servers: list[Server]) -> Runner:
+    sources = root / "sources"
+    print("generating sources ...", flush=True)
+    paths = make_sources(cases, sources)
+    print("starting servers ...", flush=True)
+    ih = start_imagehost(IH, root / "imagehost", True, args, servers)
+    ih_nc = start_imagehost(IH_NC, root / "imagehost-nocache", False, args, servers)
+    th = start_thumbor(TH, root / "thumbor", sources, False, args, thumbor, servers)
+    th_rs = start_thumbor(TH_RS, root / "thumbor-rs", sources, True, args, thumbor, servers)
+    quiet = None
+    if args.profile and args.log_level != "warning":
+        quiet = start_imagehost(IH_QUIET, root / "imagehost-quiet", True, args, servers,
+                                log_level="warning")
+    imagehosts = [s for s in (ih, ih_nc, quiet) if s is not None]
+    records: dict[tuple[str, str], int] = {}
+    bi_sources: dict[str, Path] = {}
+    for case in cases:
+        print(f"uploading {case.name} ({paths[case.name].stat().st_size / 1e6:.1f} MB) ...",
+              flush=True)
+        for server in imagehosts:
+            record_id, variants, bi = upload(server, paths[case.name])
+            records[server.side, case.name] = record_id
+        bi_sources[case.name] = root / "sources-bi" / case.filename
+        bi_sources[case.name].parent.mkdir(exist_ok=True)
+        bi_sources[case.name].write_bytes(bi)
+        print(f"  variants {variants}; BI is {dimensions(bi)} {len(bi) / 1e3:.0f} kB", flush=True)
+
+    runner = Runner(args)
+
+    def on_imagehost(server: Server, case: Case, fmt: str, hot: bool) -> tuple[str, Measure]:
+        url = imagehost_url(records[server.side, case.name], fmt, hot)
+        expect = None if hot else "rendered"  # every distinct URL must be a miss
+        return server.side, lambda load: run_cell(server, url, fmt, load, expect)
+
+    def on_thumbor(server: Server, case: Case, fmt: str, hot: bool) -> tuple[str, Measure]:
+        url = thumbor_url(case.filename, fmt, hot)
+        return server.side, lambda load: run_cell(server, url, fmt, load)
+
+    for case in cases:
+        for fmt in formats:
+            for hot in (False, True):
+                sides = [on_imagehost(ih, case, fmt, hot), on_imagehost(ih_nc, case, fmt, hot),
+                         on_thumbor(th, case, fmt, hot), on_thumbor(th_rs, case, fmt, hot)]
+                if quiet is not None and (case, fmt) == (cases[0], formats[0]):
+                    sides.insert(1, on_imagehost(quiet, case, fmt, hot))  # access logs off
+                if not hot:
+                    sides.append((FLOOR, lambda load, c=case, f=fmt:
+                                  run_floor(bi_sources[c.name], f, load, args)))
+                    if not args.skip_floor_original:
+                        sides.append((FLOOR_ORIG, lambda load, c=case, f=fmt:
+                                      run_floor(paths[c.name], f, load, args)))
+                runner.group(case.name, fmt, HOT if hot else MISS, sides)
+    if args.profile:
+        print("profile: derive_image's steps in-process ...", flush=True)
+        for case in cases:
+            for fmt in formats:
+                folder = Path(tempfile.mkdtemp(dir=root, prefix="profile-"))
+                runner.profiles[case.name, fmt] = run_child("--profile-child", [
+                    "--input", str(paths[case.name]), "--format", fmt, "--root", str(folder),
+                    "--requests", str(min(args.requests, 30)), "--warmup", "2",
+                    "--avif-effort", str(args.avif_effort)], args)
+    for server in servers:
+        server.peak_mb = max(server.peak_mb, peak_rss_mb(server.pids()))
+    return runner
+
+
+# --- reporting ----------------------------------------------------------------------------------
+
+
+def find(cells: Sequence[Cell], case: str, fmt: str, side: str, load: str) -> Samples | None:
+    return next((c.samples for c in cells
+                 if (c.case, c.fmt, c.side, c.load) == (case, fmt, side, load)), None)
+
+
+def print_cells(cells: Sequence[Cell]) -> None:
+    print("\n| case | output | side | URLs | req/s | rounds req/s | p50 ms | p95 ms "
+          "| server CPU ms/req | client CPU ms/req | peak RSS MB | KB/image | first output "
+          "| served from | n |")
+    print("|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---:|")
+    for c in cells:
+        s = c.samples
+        kb = statistics.mean(s.sizes) / 1024 if s.sizes else float("nan")
+        size = f"{s.first[0]}x{s.first[1]}" if s.first else "-"
+        origins = ", ".join(f"{k} {v}" for k, v in s.origins.most_common()) or "-"
+        errors = f" ({sum(s.errors.values())} errors)" if s.errors else ""
+        spread = f"{min(s.rates):.1f}-{max(s.rates):.1f}" if s.rates else "-"
+        client = f"{s.client_cpu * 1e3:.1f}" if c.side not in (FLOOR, FLOOR_ORIG) else "-"
+        print(f"| {c.case} | {c.fmt} | {c.side} | {c.load} | {s.rate:.1f} | {spread} "
+              f"| {s.percentile(0.5):.1f} | {s.percentile(0.95):.1f} | {s.server_cpu * 1e3:.1f} "
+              f"| {client} | {s.peak_mb:.0f} | {kb:.1f} | {size} | {origins} "
+              f"| {s.count}{errors} |")
+
+
+def best_thumbor(cells: Sequence[Cell], case: str, fmt: str, load: str) -> Samples | None:
+    found = [s for s in (find(cells, case, fmt, TH, load), find(cells, case, fmt, TH_RS, load))
+             if s is not None and s.count]
+    return max(found, key=lambda s: s.rate) if found else None
+
+
+def print_summary(cells: Sequence[Cell], cases: Sequence[str], formats: Sequence[str]) -> None:
+    print("\nRatios. Misses: imagehost (caches on) against the faster thumbor configuration and "
+          "against the floor from the BI source. Hot key: against thumbor's result storage. "
+          "CPU: server CPU per request, the steadier figure on a busy machine.")
+    print("| case | output | miss req/s imagehost / thumbor | miss CPU/req thumbor / imagehost "
+          "| miss ms/img imagehost / floor | miss CPU/req imagehost / floor "
+          "| hot req/s imagehost / thumbor RS | hot CPU/req thumbor RS / imagehost "
+          "| hot p95 ms imagehost / thumbor RS |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for case in cases:
+        for fmt in formats:
+            ih, th = find(cells, case, fmt, IH, MISS), best_thumbor(cells, case, fmt, MISS)
+            floor = find(cells, case, fmt, FLOOR, MISS)
+            hot, th_hot = find(cells, case, fmt, IH, HOT), find(cells, case, fmt, TH_RS, HOT)
+            if not (ih and th and floor and hot and th_hot):
+                continue
+            print(f"| {case} | {fmt} | {_ratio(ih.rate, th.rate)} "
+                  f"| {_ratio(th.server_cpu, ih.server_cpu)} "
+                  f"| {_ratio(ih.ms_per_image, floor.ms_per_image)} "
+                  f"| {_ratio(ih.server_cpu, floor.server_cpu)} "
+                  f"| {_ratio(hot.rate, th_hot.rate)} "
+                  f"| {_ratio(th_hot.server_cpu, hot.server_cpu)} "
+                  f"| {hot.percentile(0.95):.1f} / {th_hot.percentile(0.95):.1f} |")
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "-"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    value: str
+    met: bool
+
+
+def _versus(ih: Samples, th: Samples) -> str:
+    return (f"{ih.rate:.1f} vs {th.rate:.1f} req/s ({ih.rate / th.rate:.2f}x; CPU/req "
+            f"{th.server_cpu / ih.server_cpu:.2f}x)")
+
+
+def targets(cells: Sequence[Cell], formats: Sequence[str]) -> list[Target]:
+    found: list[Target] = []
+    small, large = CASES[0].name, CASES[1].name
+    for fmt in formats:
+        ih, th = find(cells, small, fmt, IH, MISS), best_thumbor(cells, small, fmt, MISS)
+        floor = find(cells, small, fmt, FLOOR, MISS)
+        if ih and th:
+            found.append(Target(f"{small} {fmt} misses >= thumbor's req/s", _versus(ih, th),
+                                ih.rate / th.rate >= MISS_VS_THUMBOR_SMALL))
+        if ih and floor:
+            ratio = ih.ms_per_image / floor.ms_per_image
+            found.append(Target(f"{small} {fmt} misses within {FLOOR_FACTOR}x of the floor's "
+                                "time per image",
+                                f"{ih.ms_per_image:.1f} vs {floor.ms_per_image:.1f} ms "
+                                f"({ratio:.2f}x; CPU/req {ih.server_cpu / floor.server_cpu:.2f}x)",
+                                ratio <= FLOOR_FACTOR))
+    for fmt in formats:
+        ih, th = find(cells, large, fmt, IH, MISS), best_thumbor(cells, large, fmt, MISS)
+        if ih and th:
+            found.append(Target(f"{large} {fmt} misses >= {MISS_VS_THUMBOR_24MP:g}x thumbor",
+                                _versus(ih, th), ih.rate / th.rate >= MISS_VS_THUMBOR_24MP))
+    for case in (small, large):
+        for fmt in ("png", "webp"):
+            ih, th = find(cells, case, fmt, IH, MISS), best_thumbor(cells, case, fmt, MISS)
+            if ih and th:
+                found.append(Target(f"{case} {fmt} misses >= {MISS_VS_THUMBOR_PNG_WEBP:g}x "
+                                    "thumbor", _versus(ih, th),
+                                    ih.rate / th.rate >= MISS_VS_THUMBOR_PNG_WEBP))
+    for case in (small, large):
+        for fmt in formats:
+            ih, th = find(cells, case, fmt, IH, HOT), find(cells, case, fmt, TH_RS, HOT)
+            if ih and th and th.rate:
+                p95 = ih.percentile(0.95)
+                found.append(Target(f"{case} {fmt} hits >= {HIT_VS_THUMBOR:g}x thumbor's result "
+                                    f"storage, p95 < {HIT_P95_MS:g} ms",
+                                    f"{_versus(ih, th)}, p95 {p95:.1f} ms",
+                                    ih.rate / th.rate >= HIT_VS_THUMBOR and p95 < HIT_P95_MS))
+    return found
+
+
+def print_targets(found: Sequence[Target]) -> None:
+    print(f"\nTargets ({sum(t.met for t in found)} of {len(found)} met):")
+    for target in found:
+        print(f"  {'met    ' if target.met else 'NOT MET'}  {target.name}: {target.value}")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Derived images on loopback: imagehost (caches on, and memory+disk off) "
+                    "against thumbor (without and with its file result storage) and a plain "
+                    "pyvips loop, on 2000x1333 and 6000x4000 JPEG photos, fit 512, output "
+                    "JPEG/WebP/AVIF/PNG, all-distinct URLs (misses) and a hot key. Reports "
+                    "req/s, p50, p95, server CPU per request and peak RSS (VmHWM), and checks "
+                    "the targets.")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"short run: 1 round of {QUICK_REQUESTS} requests or "
+                             f"{QUICK_SECONDS:g} s per cell, {QUICK_WARMUP} warm-up requests")
+    parser.add_argument("--rounds", type=int,
+                        help=f"rounds per cell, the sides taking turns (default {ROUNDS}); "
+                             "req/s is the median over the rounds")
+    parser.add_argument("--requests", type=int,
+                        help=f"requests per cell and round (default {REQUESTS})")
+    parser.add_argument("--seconds", type=float,
+                        help=f"time limit per cell and round (default {SECONDS:g})")
+    parser.add_argument("--warmup", type=int,
+                        help=f"warm-up requests per cell and round (default {WARMUP})")
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY,
+                        help=f"requests in flight for misses (default {CONCURRENCY})")
+    parser.add_argument("--hot-concurrency", type=int, default=HOT_CONCURRENCY,
+                        help=f"requests in flight for the hot key (default {HOT_CONCURRENCY})")
+    parser.add_argument("--case", choices=CASE_NAMES, action="append",
+                        help="only this source case (repeatable; default: all)")
+    parser.add_argument("--format", choices=FORMATS, action="append",
+                        help="only this output format (repeatable; default: all)")
+    parser.add_argument("--render-threads", type=int, default=os.cpu_count() or 2,
+                        help="imagehost RENDER_THREADS, thumbor ENGINE_THREADPOOL_SIZE and the "
+                             "floor's threads (default: the core count)")
+    parser.add_argument("--thumbor-processes", type=int, default=1,
+                        help="thumbor --processes (default 1; peak RSS then sums them)")
+    parser.add_argument("--log-level", default="info",
+                        help="imagehost serve --log-level (default info, as `make run`, so "
+                             "uvicorn access logs are on; thumbor runs at its default, "
+                             "warning)")
+    parser.add_argument("--malloc-arena-max", type=int, default=2,
+                        help="MALLOC_ARENA_MAX for every server and the floor (default 2, as "
+                             "`make run`; 0 leaves it unset)")
+    parser.add_argument("--avif-effort", type=int, default=AVIF_EFFORT,
+                        help=f"imagehost AVIF_EFFORT and the floor's effort; thumbor gets "
+                             f"AVIF_SPEED = 9 - effort (default {AVIF_EFFORT}, imagehost's)")
+    parser.add_argument("--skip-floor-original", action="store_true",
+                        help="skip the floor from the original (keep the BI source's)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also: one more imagehost with --log-level warning (access logs "
+                             "off), in the same rounds, for the first case and format; and "
+                             "derive_image's steps timed in-process for every case and format")
+    parser.add_argument("--thumbor-venv", type=Path, default=THUMBOR_VENV,
+                        help=f"virtualenv for thumbor, created if needed (default {THUMBOR_VENV})")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary folder (sources, caches, logs, thumbor.conf)")
+    for hidden in ("--floor-child", "--profile-child"):
+        parser.add_argument(hidden, action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.floor_child or args.profile_child:
+        args.format = args.format[0]
+    quick = (1, QUICK_REQUESTS, QUICK_SECONDS, QUICK_WARMUP)
+    defaults = quick if args.quick else (ROUNDS, REQUESTS, SECONDS, WARMUP)
+    for name, default in zip(("rounds", "requests", "seconds", "warmup"), defaults, strict=True):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    if min(args.rounds, args.requests, args.concurrency, args.hot_concurrency) < 1 \
+            or args.seconds <= 0 or args.warmup < 0:
+        parser.error("--rounds, --requests, --seconds and the concurrencies must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.floor_child:
+        floor_child(args)
+        return 0
+    if args.profile_child:
+        profile_child(args)
+        return 0
+    cases = [c for c in CASES if not args.case or c.name in args.case]
+    formats = [f for f in FORMATS if not args.format or f in args.format]
+    thumbor, thumbor_version = ensure_thumbor(args.thumbor_venv)
+    root = Path(tempfile.mkdtemp(prefix="imagehost-bench-derived-"))
+    args.logs = root / "logs"
+    args.logs.mkdir()
+    load_start, began = os.getloadavg()[0], time.monotonic()
+    servers: list[Server] = []
+    try:
+        runner = run_all(args, root, cases, formats, thumbor, servers)
+    finally:
+        for server in servers:
+            stop(server)
+        if args.keep:
+            print(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+    cells = runner.cells
+    print(f"\nimagehost: pyvips {pyvips.__version__}, libvips {pyvips.version(0)}."
+          f"{pyvips.version(1)}.{pyvips.version(2)}, RENDER_THREADS {args.render_threads}, "
+          f"VIPS_CONCURRENCY {load_settings({}).vips_concurrency}, --log-level "
+          f"{args.log_level}; thumbor {thumbor_version} (Pillow {thumbor_pillow(args.thumbor_venv)}"
+          f"), ENGINE_THREADPOOL_SIZE {args.render_threads}, --processes "
+          f"{args.thumbor_processes}; AVIF effort {args.avif_effort} (thumbor AVIF_SPEED "
+          f"{9 - args.avif_effort}); MALLOC_ARENA_MAX {args.malloc_arena_max or 'unset'}")
+    print(f"load: {args.rounds} rounds x ({args.warmup} warm-up requests, then {args.requests} "
+          f"requests or {args.seconds:g} s) per cell; {args.concurrency} in flight for misses, "
+          f"{args.hot_concurrency} for the hot key; fit {FIT}, quality "
+          + ", ".join(f"{k} {v}" for k, v in QUALITY.items()))
+    print(f"machine: {os.cpu_count()} cores; 1-min load average {load_start:.2f} at the start, "
+          f"{os.getloadavg()[0]:.2f} at the end; {(time.monotonic() - began) / 60:.1f} min")
+    print("RSS once started (before any request) / peak over the whole run: " + "; ".join(
+        f"{s.side} {s.start_mb:.0f} / {s.peak_mb:.0f} MB" for s in servers))
+    print_cells(cells)
+    print_summary(cells, [c.name for c in cases], formats)
+    if runner.profiles:
+        print_stage_profile(runner.profiles, cells)
+    print_targets(targets(cells, formats))
+    errors = sum(sum(c.samples.errors.values()) for c in cells)
+    if errors:
+        print(f"\nFAIL: {errors} requests failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
