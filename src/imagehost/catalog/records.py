@@ -395,13 +395,7 @@ def _cursor_bind(column: Any, value: Any) -> Any:
             (isinstance(value, float) and not math.isfinite(value)) or
             (isinstance(value, int) and not -(2**53) <= value <= 2**53)):
         raise FilterError("cursor", "not a cursor for this sort order")
-    python_type = None
-    try:
-        python_type = column_type.python_type if column_type is not None else None
-    except NotImplementedError:
-        python_type = None
-    if python_type is datetime or isinstance(column_type, UTCDateTime) or \
-            isinstance(getattr(column_type, "impl", None), DateTime):
+    if isinstance(column_type, UTCDateTime | DateTime):
         if not isinstance(value, str):
             raise FilterError("cursor", "not a cursor for this sort order")
         try:
