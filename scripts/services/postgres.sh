@@ -22,8 +22,9 @@ PG_DATABASE=imagehost
 PG_BIN=/usr/lib/postgresql/15/bin
 PACKAGES=(postgresql)
 
-log() { printf '[postgres] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+SERVICE_NAME=postgres
+# shellcheck source=scripts/services/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # initdb/postgres refuse to run as root: use the postgres system user then.
 if [[ $EUID -eq 0 ]]; then
@@ -31,48 +32,6 @@ if [[ $EUID -eq 0 ]]; then
 else
     as_owner() { "$@"; }
 fi
-
-pkg_installed() {
-    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
-}
-
-# Install missing Debian packages; `apt-get update` runs at most once an hour
-# (a stamp in the state dir), so all.sh does not update twice.
-ensure_packages() {
-    local missing=() p
-    for p in "$@"; do pkg_installed "$p" || missing+=("$p"); done
-    ((${#missing[@]} == 0)) && return 0
-    [[ $EUID -eq 0 ]] || die "missing packages (${missing[*]}); install them as root"
-    log "installing: ${missing[*]}"
-    mkdir -p "$STATE_DIR"
-    local stamp="$STATE_DIR/.apt-updated" own_policy=""
-    if [[ -z "$(find "$stamp" -mmin -60 2>/dev/null)" ]]; then
-        apt-get update -qq
-        touch "$stamp"
-    fi
-    # Keep the package from starting the system-wide cluster on :5432.
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        own_policy=1
-    fi
-    local rc=0
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-        >"$STATE_DIR/apt-install-postgres.log" 2>&1 || rc=$?
-    [[ -n "$own_policy" ]] && rm -f /usr/sbin/policy-rc.d
-    if ((rc != 0)); then
-        tail -n 30 "$STATE_DIR/apt-install-postgres.log" >&2
-        die "apt-get install failed"
-    fi
-}
-
-is_alive() {
-    local stat
-    stat="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
-    [[ "$stat" != Z* ]]
-}
-
-re_escape() { printf '%s' "$1" | sed 's/[]\.*^$+?(){}|[]/\\&/g'; }
 
 # Print the postmaster PID if our server is running, or fail. The PID file is
 # the reference; if it is gone (state dir deleted under a running server), the

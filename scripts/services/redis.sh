@@ -23,53 +23,9 @@ START_TIMEOUT="${REDIS_START_TIMEOUT:-30}"
 REDIS_BIN=/usr/bin/redis-server
 PACKAGES=(redis-server)
 
-log() { printf '[redis] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-pkg_installed() {
-    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
-}
-
-# Install missing Debian packages; `apt-get update` runs at most once an hour
-# (a stamp in the state dir), so all.sh does not update twice.
-ensure_packages() {
-    local missing=() p
-    for p in "$@"; do pkg_installed "$p" || missing+=("$p"); done
-    ((${#missing[@]} == 0)) && return 0
-    [[ $EUID -eq 0 ]] || die "missing packages (${missing[*]}); install them as root"
-    log "installing: ${missing[*]}"
-    mkdir -p "$STATE_DIR"
-    local stamp="$STATE_DIR/.apt-updated" own_policy=""
-    if [[ -z "$(find "$stamp" -mmin -60 2>/dev/null)" ]]; then
-        apt-get update -qq -o DPkg::Lock::Timeout=300
-        touch "$stamp"
-    fi
-    # Keep the package from starting the system-wide server on :6379.
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        own_policy=1
-    fi
-    local rc=0
-    # DPkg::Lock::Timeout: wait for another apt/dpkg run instead of failing.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        -o DPkg::Lock::Timeout=300 "${missing[@]}" \
-        >"$STATE_DIR/apt-install-redis.log" 2>&1 || rc=$?
-    [[ -n "$own_policy" ]] && rm -f /usr/sbin/policy-rc.d
-    if ((rc != 0)); then
-        tail -n 30 "$STATE_DIR/apt-install-redis.log" >&2
-        die "apt-get install failed"
-    fi
-}
-
-# kill -0 also succeeds for zombies, which PID 1 may reap only later.
-is_alive() {
-    local stat
-    stat="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
-    [[ "$stat" != Z* ]]
-}
-
-re_escape() { printf '%s' "$1" | sed 's/[]\.*^$+?(){}|[]/\\&/g'; }
+SERVICE_NAME=redis
+# shellcheck source=scripts/services/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Redis rewrites its process title; proc-title-template (see write_config) puts
 # our config file's path in it, so a recycled PID or another instance on the

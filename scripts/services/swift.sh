@@ -35,51 +35,15 @@ PACKAGES=(swift swift-proxy swift-account swift-container swift-object python3-s
 # Started in this order, stopped in reverse.
 COMPONENTS=(memcached account-server container-server object-server proxy-server)
 
-log() { printf '[swift] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+SERVICE_NAME=swift
+# shellcheck source=scripts/services/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # --- packages --------------------------------------------------------------
-
-pkg_installed() {
-    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
-}
-
-# Install missing Debian packages; `apt-get update` runs at most once an hour
-# (a stamp in the state dir), so all.sh does not update twice.
-ensure_packages() {
-    local missing=() p
-    for p in "$@"; do pkg_installed "$p" || missing+=("$p"); done
-    ((${#missing[@]} == 0)) && return 0
-    [[ $EUID -eq 0 ]] || die "missing packages (${missing[*]}); install them as root"
-    log "installing: ${missing[*]}"
-    mkdir -p "$STATE_DIR"
-    local stamp="$STATE_DIR/.apt-updated" own_policy=""
-    if [[ -z "$(find "$stamp" -mmin -60 2>/dev/null)" ]]; then
-        apt-get update -qq
-        touch "$stamp"
-    fi
-    # Keep the packages' own init scripts from starting system-wide daemons
-    # (e.g. memcached on :11211) while installing.
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        own_policy=1
-    fi
-    local rc=0
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-        >"$STATE_DIR/apt-install-swift.log" 2>&1 || rc=$?
-    [[ -n "$own_policy" ]] && rm -f /usr/sbin/policy-rc.d
-    if ((rc != 0)); then
-        tail -n 30 "$STATE_DIR/apt-install-swift.log" >&2
-        die "apt-get install failed"
-    fi
-}
 
 # --- processes -------------------------------------------------------------
 
 pid_file() { echo "$RUN_DIR/$1.pid"; }
-
-re_escape() { printf '%s' "$1" | sed 's/[]\.*^$+?(){}|[]/\\&/g'; }
 
 # Anchored regex for a component's command line: it names our state dir, so a
 # recycled PID or another instance is never mistaken for ours.
@@ -88,13 +52,6 @@ cmdline_regex() {
         memcached) echo "^/usr/bin/memcached .* -P $(re_escape "$SWIFT_DIR/cache/memcached.pid")( |\$)" ;;
         *) echo "^$(re_escape "$SYS_PYTHON $ETC_DIR/launch.py $1 $ETC_DIR/$1.conf")\$" ;;
     esac
-}
-
-# kill -0 also succeeds for zombies, which PID 1 may reap only later.
-is_alive() {
-    local stat
-    stat="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
-    [[ "$stat" != Z* ]]
 }
 
 # Print the PID of a running component, or fail. The PID file is the
