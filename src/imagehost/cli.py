@@ -36,6 +36,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    access_log: Annotated[bool, typer.Option(
+        help="Log every request (--no-access-log behind a proxy that logs them).")] = True,
 ) -> None:
     """Start the HTTP service."""
     import uvicorn
@@ -44,7 +46,8 @@ def serve(
     if config is not None:
         os.environ[CONFIG_FILE_VARIABLE] = str(config.resolve())
     uvicorn.run("imagehost.web.app:create_app_from_environment", factory=True, host=host,
-                port=port, workers=workers, log_level=log_level, proxy_headers=True)
+                port=port, workers=workers, log_level=log_level, access_log=access_log,
+                proxy_headers=True)
 
 
 @app.command("config")

@@ -28,6 +28,7 @@ from imagehost.storage.swift import SwiftStore
 from imagehost.web import admin, archive, c2corg, derived, files, records
 from imagehost.web.coalesce import SingleFlight
 from imagehost.web.errors import install_error_handlers
+from imagehost.web.fast_path import DerivedHitMiddleware
 from imagehost.web.metrics import Metrics
 from imagehost.web.middleware import (
     BodyLimitMiddleware,
@@ -36,6 +37,7 @@ from imagehost.web.middleware import (
     MetricsMiddleware,
 )
 from imagehost.web.pool import WorkPool
+from imagehost.web.record_cache import RecordCache
 from imagehost.web.state import Services
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,8 @@ def build_services(settings: Settings) -> Services:
     return Services(settings=settings, policy=policy, stores=stores,
                     catalog=ImageCatalog(engine), records=records,
                     pool=WorkPool(settings.render_threads, settings.render_queue),
-                    metrics=Metrics(), derived=derived, single_flight=SingleFlight())
+                    metrics=Metrics(), derived=derived, single_flight=SingleFlight(),
+                    record_cache=RecordCache(settings.record_cache_seconds))
 
 
 def build_derived_cache(settings: Settings, stores: Stores) -> DerivedCache:
@@ -95,6 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (c2corg.router, admin.router, files.router, derived.router,
                    records.router, archive.router):
         app.include_router(router, prefix=settings.prefix)
+    app.add_middleware(DerivedHitMiddleware, svc=svc)
     app.add_middleware(BodyLimitMiddleware,
                        max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
                        by_path_suffix={"/import": settings.import_max_bytes + FORM_OVERHEAD_BYTES})

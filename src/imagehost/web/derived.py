@@ -4,10 +4,11 @@ derived size and format, cached in three tiers and rendered once per concurrent 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from imagehost.catalog.models import ImageRecord, ImageStatus
@@ -36,37 +37,48 @@ from imagehost.web.state import Services, services
 
 router = APIRouter(tags=["derived images"])
 ServicesDep = Annotated[Services, Depends(services)]
-Param = Annotated[str | None, Query()]
 _UNSIGNED = {"variant", "preset"}
+_NOT_DERIVED = {"variant", "meta", "url"}
 IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}},
                       "application/json": {"schema": {"type": "object"}}},
           "description": "The image bytes; JSON for meta=true and url=true."},
     304: {"description": "Not modified (If-None-Match)."},
     **error_responses(400, 401, 403, 404, 413, 503)}
+_QUERY = ("w", "h", "xsize", "ysize", "fit", "enlarge", "gravity", "thumbnail", "format", "kind",
+          "quality", "meta", "url", "variant", "preset", "sig", "expires")
+# Documented here and read from request.query_params: declared Query parameters cost a
+# validation step each on every request, and parse_derivation checks them all anyway.
+IMAGE_PARAMETERS = {"parameters": [{"name": name, "in": "query", "required": False,
+                                    "schema": {"type": "string"}} for name in _QUERY]}
 
 
-@router.get("/images/{record_id}/image", response_class=Response, responses=IMAGE_RESPONSES)
+@dataclass(frozen=True)
+class DerivedPlan:
+    """What a derived request resolves to before any image work."""
+    derivation: Derivation
+    key: str
+    headers: dict[str, str]
+
+
+@router.get("/images/{record_id}/image", response_class=Response, responses=IMAGE_RESPONSES,
+            openapi_extra=IMAGE_PARAMETERS)
 @router.head("/images/{record_id}/image", include_in_schema=False)
-async def image(record_id: RecordId, request: Request, svc: ServicesDep, caller: CallerDep,
-                w: Param = None, h: Param = None, fit: Param = None, enlarge: Param = None,
-                gravity: Param = None, thumbnail: Param = None, format: Param = None,
-                quality: Param = None, meta: Param = None, url: Param = None,
-                variant: Param = None, preset: Param = None, sig: Param = None,
-                expires: Param = None) -> Response:
+async def image(record_id: RecordId, request: Request, svc: ServicesDep,
+                caller: CallerDep) -> Response:
     """Without parameters: the original. With `variant`: a stored eager variant. With `w`, `h`
     (alias xsize, ysize), `fit` (inside, cover, fill, pad), `enlarge`, `gravity` (compass
     point, attention, focal = data.focal {x, y}, or fx,fy), `thumbnail`, `format` (alias
     kind: jpeg, png, webp, avif, gif, auto), `quality`: a derived image. `meta=true`: JSON
     metadata of the original. `url=true`: JSON {url, expires} of the derived object in the
     cache store. With URL_SIGNING_KEY set, all but variant and preset requests need `sig`."""
-    params = request.query_params.multi_items()
-    record = await svc.pool.run(get_record, record_id, svc.derived.records)
+    record = svc.record_cache.get(record_id)
+    if record is None:
+        record = await svc.pool.run(get_record, record_id, svc.derived.records)
+        svc.record_cache.put(record)
     if record.status != ImageStatus.ACTIVE.value:
         caller.require("read")
-    if svc.settings.url_signing_key and any(k not in _UNSIGNED for k, _ in params):
-        verify(svc.settings.url_signing_key, f"/images/{record_id}/image", params)
-    params = _expand_preset(svc, [(k, v) for k, v in params if k not in ("sig", "expires")])
+    params = checked_params(svc, record_id, request.query_params.multi_items())
     names = {k for k, _ in params}
     if not names:
         return await _original(record, request, svc)
@@ -74,10 +86,56 @@ async def image(record_id: RecordId, request: Request, svc: ServicesDep, caller:
         return await _variant(record, dict(params)["variant"], names, request, svc)
     if _flag(params, "meta"):
         return JSONResponse(await svc.pool.run(image_metadata, record, svc.derived))
-    derivation = _derivation(svc, record, params, request)
+    plan = derived_plan(svc, record, params, request.headers.get("accept", ""))
     if _flag(params, "url"):
-        return JSONResponse(await svc.pool.run(temporary_url, record, derivation, svc.derived))
-    return await _derived(record, derivation, request, svc)
+        return JSONResponse(await svc.pool.run(temporary_url, record, plan.derivation,
+                                               svc.derived))
+    return await _derived(record, plan, request, svc)
+
+
+def checked_params(svc: Services, record_id: int,
+                   params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The signature checked (when URL_SIGNING_KEY is set), then dropped; a preset expanded."""
+    if svc.settings.url_signing_key and any(k not in _UNSIGNED for k, _ in params):
+        verify(svc.settings.url_signing_key, f"/images/{record_id}/image", params)
+    return _expand_preset(svc, [(k, v) for k, v in params if k not in ("sig", "expires")])
+
+
+def derived_plan(svc: Services, record: ImageRecord, params: list[tuple[str, str]],
+                 accept: str) -> DerivedPlan:
+    """The resolved derivation, its cache key, and the response headers (ETag is the key)."""
+    settings = svc.settings
+    parsed = parse_derivation(params, max_side=settings.derived_max_side,
+                              thumbnail_size=settings.thumbnail_size,
+                              thumbnail_enhancements=settings.thumbnail_enhancements)
+    derivation = resolve(parsed, ImageFormat(record.format),
+                         accept if negotiates(parsed) else "",
+                         quality=settings.derived_quality, focal=_focal(record))
+    key = cache_key(record.id, record.sha256, derivation.canonical_name())
+    headers = {"ETag": DerivedImage(b"", "", key, "").etag,
+               "Cache-Control": _cache_control(record, settings.derived_cache_control)}
+    if negotiates(parsed):
+        headers["Vary"] = "Accept"
+    return DerivedPlan(derivation, key, headers)
+
+
+def served_from_memory(svc: Services, record: ImageRecord, params: list[tuple[str, str]],
+                       accept: str, if_none_match: str) -> Response | None:
+    """The answer for a derived request that needs no image work (a memory hit, or a 304);
+    None when it does, or when it is not a plain derived request."""
+    params = checked_params(svc, record.id, params)
+    if not params or not _NOT_DERIVED.isdisjoint(k for k, _ in params):
+        return None
+    plan = derived_plan(svc, record, params, accept)
+    if etag_matches(if_none_match, plan.headers["ETag"]):
+        return Response(status_code=304, headers=plan.headers)
+    memory = svc.derived.cache.memory
+    data = memory.get(plan.key) if memory is not None else None
+    if data is None:
+        return None
+    svc.metrics.derived.labels("memory").inc()
+    return Response(data, media_type=plan.derivation.content_type,
+                    headers={**plan.headers, "X-Imagehost-Source": "memory"})
 
 
 def _cache_control(record: ImageRecord, public: str) -> str:
@@ -108,33 +166,22 @@ async def _variant(record: ImageRecord, suffix: str, names: set[str], request: R
     return Response(data, media_type=content_type, headers=headers)
 
 
-async def _derived(record: ImageRecord, derivation: Derivation, request: Request,
+async def _derived(record: ImageRecord, plan: DerivedPlan, request: Request,
                    svc: Services) -> Response:
-    key = cache_key(record.id, record.sha256, derivation.canonical_name())
-    headers = {"ETag": DerivedImage(b"", "", key, "").etag,
-               "Cache-Control": _cache_control(record, svc.settings.derived_cache_control)}
-    if request.query_params.get("format", request.query_params.get("kind")) == "auto":
-        headers["Vary"] = "Accept"
-    if _matches(request, headers["ETag"]):
-        return Response(status_code=304, headers=headers)
-    leader = not svc.single_flight.pending(key)
+    if _matches(request, plan.headers["ETag"]):
+        return Response(status_code=304, headers=plan.headers)
+    memory = svc.derived.cache.memory
+    if memory is not None and (data := memory.get(plan.key)) is not None:
+        svc.metrics.derived.labels("memory").inc()
+        return Response(data, media_type=plan.derivation.content_type,
+                        headers={**plan.headers, "X-Imagehost-Source": "memory"})
+    leader = not svc.single_flight.pending(plan.key)
     derived: DerivedImage = await svc.single_flight.run(
-        key, lambda: svc.pool.run(derive_image, record, derivation, svc.derived))
+        plan.key, lambda: svc.pool.run(derive_image, record, plan.derivation, svc.derived))
     origin = derived.source.split(" ", 1)[0] if leader else "coalesced"
     svc.metrics.derived.labels(origin).inc()
     return Response(derived.data, media_type=derived.content_type,
-                    headers={**headers, "X-Imagehost-Source": origin})
-
-
-def _derivation(svc: Services, record: ImageRecord, params: list[tuple[str, str]],
-                request: Request) -> Derivation:
-    settings = svc.settings
-    derivation = parse_derivation(params, max_side=settings.derived_max_side,
-                                  thumbnail_size=settings.thumbnail_size,
-                                  thumbnail_enhancements=settings.thumbnail_enhancements)
-    return resolve(derivation, ImageFormat(record.format),
-                   request.headers.get("accept", "") if negotiates(derivation) else "",
-                   quality=settings.derived_quality, focal=_focal(record))
+                    headers={**plan.headers, "X-Imagehost-Source": origin})
 
 
 def _expand_preset(svc: Services, params: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -170,8 +217,12 @@ def _flag(params: list[tuple[str, str]], name: str) -> bool:
 
 
 def _matches(request: Request, etag: str) -> bool:
-    header = request.headers.get("if-none-match", "")
-    return etag in {p.strip().removeprefix("W/") for p in header.split(",")} or header == "*"
+    return etag_matches(request.headers.get("if-none-match", ""), etag)
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    return (etag in {p.strip().removeprefix("W/") for p in if_none_match.split(",")}
+            or if_none_match == "*")
 
 
 

@@ -15,6 +15,7 @@ from imagehost.storage.factory import Stores
 from imagehost.web.coalesce import SingleFlight
 from imagehost.web.metrics import Metrics
 from imagehost.web.pool import WorkPool
+from imagehost.web.record_cache import RecordCache
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,9 @@ class Services:
     metrics: Metrics
     derived: DerivedContext
     single_flight: SingleFlight
+    record_cache: RecordCache
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    """Async, so that FastAPI calls it on the loop instead of handing it to a thread."""
     return request.app.state.services
