@@ -158,3 +158,53 @@ def test_animation_pixels_count_every_frame() -> None:
 def test_truncated_and_corrupt_images_are_invalid(data: bytes) -> None:
     with pytest.raises(InvalidImage):
         render(data)
+
+
+def _derive(data: bytes, **params: str) -> pyvips.Image:
+    from imagehost.imaging.derivation import parse_derivation, resolve
+    from imagehost.imaging.formats import sniff_format
+    from imagehost.imaging.probe import probe_image
+    from imagehost.imaging.render import render_derivation
+
+    info = probe_image(data, sniff_format(data), POLICY.limits)
+    derivation = resolve(parse_derivation(params.items(), max_side=4096, thumbnail_size=50,
+                                          thumbnail_enhancements=()),
+                         info.format, "", quality={}, focal=None)
+    return pyvips.Image.new_from_buffer(render_derivation(data, info, info, derivation), "")
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"w": "512", "h": "512"}, (512, 341)),      # DCT scale 1/2: 1000x667, then resized
+    ({"w": "180"}, (180, 120)),                   # 1/8: 250x167
+    ({"w": "300", "h": "100", "fit": "fill"}, (300, 100)),
+    ({"w": "100", "h": "100", "fit": "cover"}, (100, 100)),
+    ({"w": "1999"}, (1999, 1332)),                # no scale: just under the source
+])
+def test_jpeg_scaled_decode_gives_exact_sizes(params: dict[str, str],
+                                              expected: tuple[int, int]) -> None:
+    image = _derive(imagegen.photo_jpeg(2000, 1333), **params)
+    assert (image.width, image.height) == expected
+
+
+def test_jpeg_scaled_decode_follows_exif_orientation() -> None:
+    # stored 1600x800, displayed 800x1600: a 1/4 scale, and the red block ends top-right
+    image = _derive(imagegen.jpeg_with_exif(1600, 800, orientation=6, gps=False), w="200")
+    assert (image.width, image.height) == (200, 400)
+    corner = image.crop(170, 5, 25, 40)
+    assert corner.extract_band(0).avg() > 200 and corner.extract_band(1).avg() < 80
+    other = image.crop(5, 5, 25, 40)
+    assert other.extract_band(1).avg() > corner.extract_band(1).avg() + 40
+
+
+def test_jpeg_scaled_decode_matches_a_full_decode_closely() -> None:
+    data = imagegen.photo_jpeg(2000, 1333, quality=95)
+    scaled = _derive(data, w="400", format="png")
+    full = pyvips.Image.new_from_buffer(data, "").thumbnail_image(400, height=267, size="force")
+    difference = (scaled.cast("float") - full.cast("float")).abs().avg()
+    assert (scaled.width, scaled.height) == (400, 267)
+    assert difference < 3.0      # mean absolute error on 0..255
+
+
+def test_corrupt_jpeg_with_scaled_decode_is_invalid_image() -> None:
+    with pytest.raises(InvalidImage):
+        _derive(imagegen.corrupt_jpeg(2000, 1333), w="200")

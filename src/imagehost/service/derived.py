@@ -26,7 +26,7 @@ from imagehost.service.records import RecordContext, read_original, store_for
 
 @dataclass(frozen=True)
 class DerivedOptions:
-    avif_effort: int = 2
+    avif_effort: int = 0
     quality: Mapping[str, int] | None = None
     expose_gps: bool = False
     url_lifetime: float = 172800.0
