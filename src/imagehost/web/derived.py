@@ -74,8 +74,9 @@ async def image(record_id: RecordId, request: Request, svc: ServicesDep,
     cache store. With URL_SIGNING_KEY set, all but variant and preset requests need `sig`."""
     record = svc.record_cache.get(record_id)
     if record is None:
+        generation = svc.record_cache.generation
         record = await svc.pool.run(get_record, record_id, svc.derived.records)
-        svc.record_cache.put(record)
+        svc.record_cache.put(record, read_at=generation)
     if record.status != ImageStatus.ACTIVE.value:
         caller.require("read")
     params = checked_params(svc, record_id, request.query_params.multi_items())

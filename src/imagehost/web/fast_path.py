@@ -32,7 +32,7 @@ class DerivedHitMiddleware:
         self.svc = svc
         prefix = re.escape(svc.settings.prefix)
         self.pattern = re.compile(rf"{prefix}/images/([1-9][0-9]{{0,18}})/image")
-        self.route = SimpleNamespace(path=svc.settings.prefix + ROUTE)
+        self.route = SimpleNamespace(path=ROUTE)  # the label FastAPI gives it, prefix or not
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

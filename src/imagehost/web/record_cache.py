@@ -24,6 +24,9 @@ class RecordCache:
         self.max_items = max_items
         self._clock = clock
         self._items: OrderedDict[int, tuple[float, ImageRecord]] = OrderedDict()
+        self.generation = 0
+        """Counts clears: a record read before a clear may predate a write, so `put` with the
+        generation seen before the read refuses it."""
 
     def get(self, record_id: int) -> ImageRecord | None:
         item = self._items.get(record_id)
@@ -34,8 +37,11 @@ class RecordCache:
             return None
         return item[1]
 
-    def put(self, record: ImageRecord) -> None:
+    def put(self, record: ImageRecord, read_at: int | None = None) -> None:
+        """Keep `record`, unless the cache was cleared since generation `read_at`."""
         if self.ttl <= 0 or record.status != ImageStatus.ACTIVE.value:
+            return
+        if read_at is not None and read_at != self.generation:
             return
         self._items.pop(record.id, None)
         self._items[record.id] = (self._clock() + self.ttl, record)
@@ -44,6 +50,7 @@ class RecordCache:
 
     def clear(self) -> None:
         self._items.clear()
+        self.generation += 1
 
     def __len__(self) -> int:
         return len(self._items)
