@@ -24,7 +24,6 @@ from imagehost.service.expiry import expire_incoming
 from imagehost.service.policy import ImagePolicy
 from imagehost.service.records import RecordContext
 from imagehost.storage.factory import Stores, build_stores
-from imagehost.storage.swift import SwiftStore
 from imagehost.web import admin, archive, c2corg, derived, files, records
 from imagehost.web.coalesce import SingleFlight
 from imagehost.web.errors import install_error_handlers
@@ -50,12 +49,8 @@ def build_services(settings: Settings) -> Services:
     engine = create_catalog_engine(settings.database_url)
     migrate(engine)
     stores = build_stores(settings)
-    for store in stores.named().values():
-        if isinstance(store, SwiftStore):
-            try:
-                store.ensure_temp_url_key()
-            except StoreUnavailable as exc:
-                log.warning("cannot set the TempURL key yet: %s", exc.message)
+    if settings.storage_backend == "swift":
+        _set_temp_url_keys(stores)
     policy = ImagePolicy.from_settings(settings)
     records = RecordCatalog(engine)
     cache = build_derived_cache(settings, stores)
@@ -68,6 +63,17 @@ def build_services(settings: Settings) -> Services:
                     pool=WorkPool(settings.render_threads, settings.render_queue),
                     metrics=Metrics(), derived=derived, single_flight=SingleFlight(),
                     record_cache=RecordCache(settings.record_cache_seconds))
+
+
+def _set_temp_url_keys(stores: Stores) -> None:
+    from imagehost.storage.swift import SwiftStore
+
+    for store in stores.named().values():
+        assert isinstance(store, SwiftStore)
+        try:
+            store.ensure_temp_url_key()
+        except StoreUnavailable as exc:
+            log.warning("cannot set the TempURL key yet: %s", exc.message)
 
 
 def build_derived_cache(settings: Settings, stores: Stores) -> DerivedCache:
