@@ -5,11 +5,7 @@ upload (c2c_ui / v6_ui), then v6_api's form-urlencoded publish and delete. Also 
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +15,10 @@ import pytest
 import pyvips
 import yaml
 
-from imagehost.config import CONFIG_FILE_VARIABLE, Settings
 from tests import imagegen
 from tests.conftest import SECRET
+from tests.e2e.server import Launch, free_port, imagehost_command, server_environ, serving
 
-STARTUP_TIMEOUT = 30.0
 BROWSER_ORIGIN = "https://www.camptocamp.org"
 JWT_HEADER = 'JWT token="eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl"'
 
@@ -43,71 +38,11 @@ class Server:
         return self.root / "active"
 
 
-def clean_environ(**overrides: str) -> dict[str, str]:
-    """The process environment without any imagehost setting, plus `overrides`."""
-    ours = {name.upper() for name in Settings.model_fields} | {CONFIG_FILE_VARIABLE}
-    base = {k: v for k, v in os.environ.items() if k not in ours}
-    return base | overrides
-
-
-def server_environ(root: Path, **overrides: str) -> dict[str, str]:
-    return clean_environ(**{
-        "STORAGE_BACKEND": "local",
-        "TEMP_FOLDER": str(root / "temp"),
-        "INCOMING_FOLDER": str(root / "incoming"),
-        "ACTIVE_FOLDER": str(root / "active"),
-        "DATABASE_URL": f"sqlite:///{root / 'catalog.db'}",
-        "API_SECRET_KEY": SECRET,
-        "AUTO_ORIENT_ORIGINAL": "1",
-    } | overrides)
-
-
-def imagehost_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "imagehost.cli", *args]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("e2e-server")
-    port = free_port()
-    log_path = root / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            imagehost_command("serve", "--host", "127.0.0.1", "--port", str(port)),
-            env=server_environ(root), cwd=root, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_for_ping(process, url, log_path)
-            yield Server(url, root, log_path)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-
-def _wait_for_ping(process: subprocess.Popen, url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"imagehost serve exited with {process.returncode}:\n"
-                        f"{log_path.read_text(errors='replace')}")
-        try:
-            if httpx.get(f"{url}/ping", timeout=1).text == "Pong!":
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"imagehost serve did not answer /ping within {STARTUP_TIMEOUT} s:\n"
-                f"{log_path.read_text(errors='replace')}")
+    with serving(Launch(root, server_environ(root))) as [served]:
+        yield Server(served.url, root, served.log)
 
 
 @pytest.fixture

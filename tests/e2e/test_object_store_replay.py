@@ -8,7 +8,6 @@ so ACTIVE_PUBLIC_URL points there, as a deployment points it at its CDN."""
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,14 +22,8 @@ from sqlalchemy.engine import make_url
 
 from tests import imagegen
 from tests.conftest import SECRET
-from tests.e2e.test_client_replay import (
-    BROWSER_ORIGIN,
-    JWT_HEADER,
-    _wait_for_ping,
-    clean_environ,
-    free_port,
-    imagehost_command,
-)
+from tests.e2e.server import Launch, clean_environ, serving
+from tests.e2e.test_client_replay import BROWSER_ORIGIN, JWT_HEADER
 from tests.services import S3_GROUP, Buckets, SwiftServer, _empty_and_delete, unique_name
 
 # ---------------------------------------------------------------------------- shared helpers
@@ -110,29 +103,10 @@ class Server:
 @contextmanager
 def running_servers(backend: Backend, roots: list[Path]) -> Iterator[list[Server]]:
     """`imagehost serve` in one subprocess per root, all started at once."""
-    processes: list[tuple[subprocess.Popen, Server]] = []
-    try:
-        for root in roots:
-            port = free_port()
-            log = root / "server.log"
-            environ = clean_environ(**backend.environ, TEMP_FOLDER=str(root / "temp"))
-            with log.open("wb") as out:
-                process = subprocess.Popen(
-                    imagehost_command("serve", "--host", "127.0.0.1", "--port", str(port)),
-                    env=environ, cwd=root, stdout=out, stderr=subprocess.STDOUT)
-            processes.append((process, Server(f"http://127.0.0.1:{port}", root, log)))
-        for process, server in processes:
-            _wait_for_ping(process, server.url, server.log)
-        yield [server for _, server in processes]
-    finally:
-        for process, _ in processes:
-            process.terminate()
-        for process, _ in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    launches = [Launch(root, clean_environ(**backend.environ, TEMP_FOLDER=str(root / "temp")))
+                for root in roots]
+    with serving(*launches) as served:
+        yield [Server(one.url, one.root, one.log) for one in served]
 
 
 def variant_names(key: str) -> list[str]:

@@ -27,12 +27,7 @@ import httpx
 import pytest
 
 from tests import imagegen
-from tests.e2e.test_client_replay import (
-    _wait_for_ping,
-    free_port,
-    imagehost_command,
-    server_environ,
-)
+from tests.e2e.server import Launch, server_environ, serving
 
 ADMIN_KEY = "contract-admin-key"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -62,26 +57,11 @@ def contract_server(request: pytest.FixtureRequest,
     root = tmp_path_factory.mktemp(f"contract-{request.param}")
     database = {"DATABASE_URL": request.getfixturevalue("postgres_url")} \
         if request.param == "postgresql" else {}
-    port = free_port()
-    log_path = root / "server.log"
     environ = server_environ(root, API_KEYS=f"{ADMIN_KEY}:admin;contract-reader:read",
                              EXPIRE_INTERVAL="0", **database)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            imagehost_command("serve", "--host", "127.0.0.1", "--port", str(port)),
-            env=environ, cwd=root, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_for_ping(process, url, log_path)
-            seed(url)
-            yield url, log_path
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    with serving(Launch(root, environ)) as [served]:
+        seed(served.url)
+        yield served.url, served.log
 
 
 def seed(url: str) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from tests import imagegen
 from tests.conftest import SECRET
-from tests.e2e.test_client_replay import clean_environ, imagehost_command
+from tests.e2e.server import clean_environ, imagehost_command
 from tests.e2e.test_object_store_replay import (
     Backend,
     Server,
