@@ -48,3 +48,37 @@ is_alive() {
 }
 
 re_escape() { printf '%s' "$1" | sed 's/[]\.*^$+?(){}|[]/\\&/g'; }
+
+# Print the PID recorded in file $1 (first line) if that process is alive and
+# its command line matches regex $2; otherwise the first live process whose
+# command line matches (the state dir was deleted under a running server).
+# Fails when there is none.
+pid_from() {
+    local file=$1 regex=$2 pid
+    if [[ -s "$file" ]]; then
+        pid="$(head -n 1 "$file")"
+        if [[ "$pid" =~ ^[0-9]+$ && "$(ps -o args= -p "$pid" 2>/dev/null)" =~ $regex ]] \
+            && is_alive "$pid"; then
+            echo "$pid"
+            return 0
+        fi
+    fi
+    pid="$(pgrep -f -- "$regex" | head -n 1)" || true
+    [[ -n "$pid" ]] && is_alive "$pid" && echo "$pid"
+}
+
+# Stop process $1 (called $2 in the log) with signal $3, waiting up to $4
+# seconds, then with signal $5, waiting until it is gone.
+stop_pid() {
+    local pid=$1 name=$2 first=$3 seconds=$4 last=$5 i
+    kill "-$first" "$pid" 2>/dev/null || true
+    for ((i = 0; i < seconds * 10; i++)); do
+        is_alive "$pid" || break
+        sleep 0.1
+    done
+    if is_alive "$pid"; then
+        log "$name (pid $pid) still running after SIG$first; sending SIG$last"
+        kill "-$last" "$pid" 2>/dev/null || true
+        while is_alive "$pid"; do sleep 0.1; done
+    fi
+}

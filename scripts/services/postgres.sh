@@ -37,18 +37,7 @@ fi
 # the reference; if it is gone (state dir deleted under a running server), the
 # postmaster is found by its exact command line (our data dir) instead.
 running_pid() {
-    local pid regex
-    regex="^$(re_escape "$PG_BIN/postgres -D $DATA_DIR")( |\$)"
-    if [[ -s "$PID_FILE" ]]; then
-        pid="$(head -n 1 "$PID_FILE")"
-        if [[ "$pid" =~ ^[0-9]+$ && "$(ps -o args= -p "$pid" 2>/dev/null)" =~ $regex ]] \
-            && is_alive "$pid"; then
-            echo "$pid"
-            return 0
-        fi
-    fi
-    pid="$(pgrep -f -- "$regex" | head -n 1)" || true
-    [[ -n "$pid" ]] && is_alive "$pid" && echo "$pid"
+    pid_from "$PID_FILE" "^$(re_escape "$PG_BIN/postgres -D $DATA_DIR")( |\$)"
 }
 
 psql_cmd() {
@@ -97,19 +86,10 @@ cmd_start() {
 }
 
 cmd_stop() {
-    local pid i
+    local pid
     while pid="$(running_pid)"; do
-        # SIGINT = "fast" shutdown: roll back open transactions, close sessions.
-        kill -INT "$pid" 2>/dev/null || true
-        for ((i = 0; i < 150; i++)); do
-            is_alive "$pid" || break
-            sleep 0.1
-        done
-        if is_alive "$pid"; then
-            log "postmaster (pid $pid) still running; sending SIGQUIT (immediate shutdown)"
-            kill -QUIT "$pid" 2>/dev/null || true
-            while is_alive "$pid"; do sleep 0.1; done
-        fi
+        # SIGINT = "fast" shutdown (roll back, close sessions); SIGQUIT = immediate.
+        stop_pid "$pid" postmaster INT 15 QUIT
         log "stopped (pid $pid)"
     done
 }

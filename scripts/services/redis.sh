@@ -38,18 +38,7 @@ title_regex() {
 # if it is gone (state dir deleted under a running server), the server is
 # found by its process title instead.
 running_pid() {
-    local pid regex
-    regex="$(title_regex)"
-    if [[ -s "$PID_FILE" ]]; then
-        pid="$(<"$PID_FILE")"
-        if [[ "$pid" =~ ^[0-9]+$ && "$(ps -o args= -p "$pid" 2>/dev/null)" =~ $regex ]] \
-            && is_alive "$pid"; then
-            echo "$pid"
-            return 0
-        fi
-    fi
-    pid="$(pgrep -f -- "$regex" | head -n 1)" || true
-    [[ -n "$pid" ]] && is_alive "$pid" && echo "$pid"
+    pid_from "$PID_FILE" "$(title_regex)"
 }
 
 # True if something accepts TCP connections on 127.0.0.1:$1.
@@ -135,19 +124,10 @@ cmd_start() {
 }
 
 cmd_stop() {
-    local pid i
+    local pid
     while pid="$(running_pid)"; do
         # SIGTERM: redis exits at once (nothing to save without persistence).
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 100; i++)); do
-            is_alive "$pid" || break
-            sleep 0.1
-        done
-        if is_alive "$pid"; then
-            log "redis-server (pid $pid) ignored SIGTERM; sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            while is_alive "$pid"; do sleep 0.1; done
-        fi
+        stop_pid "$pid" redis-server TERM 10 KILL
         log "stopped (pid $pid)"
     done
     rm -f "$PID_FILE"

@@ -58,19 +58,7 @@ cmdline_regex() {
 # reference; if it is gone (state dir deleted under running servers), the
 # process is found by its exact command line instead.
 running_pid() {
-    local name=$1 file pid regex
-    file="$(pid_file "$name")"
-    regex="$(cmdline_regex "$name")"
-    if [[ -s "$file" ]]; then
-        pid="$(<"$file")"
-        if [[ "$pid" =~ ^[0-9]+$ && "$(ps -o args= -p "$pid" 2>/dev/null)" =~ $regex ]] \
-            && is_alive "$pid"; then
-            echo "$pid"
-            return 0
-        fi
-    fi
-    pid="$(pgrep -f -- "$regex" | head -n 1)" || true
-    [[ -n "$pid" ]] && is_alive "$pid" && echo "$pid"
+    pid_from "$(pid_file "$1")" "$(cmdline_regex "$1")"
 }
 
 spawn() {
@@ -117,18 +105,9 @@ start_component() {
 }
 
 stop_component() {
-    local name=$1 pid i
+    local name=$1 pid
     while pid="$(running_pid "$name")"; do
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 100; i++)); do
-            is_alive "$pid" || break
-            sleep 0.1
-        done
-        if is_alive "$pid"; then
-            log "$name (pid $pid) ignored SIGTERM; sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            while is_alive "$pid"; do sleep 0.1; done
-        fi
+        stop_pid "$pid" "$name" TERM 10 KILL
         log "stopped $name (pid $pid)"
     done
     rm -f "$(pid_file "$name")"
