@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pyvips
+from upload import photo_like
 
 from imagehost.config import CONFIG_FILE_VARIABLE, Settings, load_settings
 
@@ -167,22 +168,6 @@ MISS, HOT = "miss", "hot"
 
 
 # --- inputs -----------------------------------------------------------------------------------
-
-
-def photo_like(width: int, height: int, seed: int) -> pyvips.Image:
-    """Deterministic photo-like sRGB (as bench/upload.py): colour blobs, a lighting ramp and a
-    fine grain, so that it compresses (and entropy-decodes) roughly like a photograph."""
-    cells_x, cells_y = max(2, width // 150), max(2, height // 150)
-    blobs = [pyvips.Image.gaussnoise(cells_x, cells_y, sigma=40, mean=128, seed=seed * 10 + band)
-             for band in range(3)]
-    colour = blobs[0].bandjoin(blobs[1:]).resize(width / cells_x, vscale=height / cells_y,
-                                                 kernel="cubic")
-    xyz = pyvips.Image.xyz(width, height)
-    ramp = xyz[0] * (50 / width) + xyz[1] * (30 / height) - 40
-    noise = pyvips.Image.gaussnoise(width, height, sigma=10, mean=0, seed=seed * 10 + 7)
-    grain = noise.gaussblur(0.7) + noise * 0.25
-    image = colour + ramp + grain + [12, 4, -6]
-    return image.cast("uchar").copy(interpretation="srgb")
 
 
 def encode_source(image: pyvips.Image, fmt: str) -> bytes:

@@ -114,6 +114,10 @@ def _empty_and_delete(client, bucket: str) -> None:
 
 @pytest.fixture
 def s3_environ(swift: SwiftServer, buckets: Buckets) -> dict[str, str]:
+    return s3_storage_environ(swift, buckets)
+
+
+def s3_storage_environ(swift: SwiftServer, buckets: Buckets) -> dict[str, str]:
     """Environment for STORAGE_BACKEND=s3 on the Swift S3 API, c2corg style."""
     return {"STORAGE_BACKEND": "s3", "INCOMING_BUCKET": buckets.incoming,
             "ACTIVE_BUCKET": buckets.active, "CACHE_BUCKET": buckets.cache,
@@ -145,18 +149,8 @@ def postgres_server_url() -> str:
 @pytest.fixture
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    server = make_url(postgres_server_url)
-    name = unique_name("test").replace("-", "_")
-    admin = server.set(drivername="postgresql", database="postgres")
-    dsn = admin.render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield server.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with FreshPostgresDatabase(postgres_server_url) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

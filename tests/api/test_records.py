@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from tests import imagegen
 from tests.conftest import SECRET, app_services, files_under
-from tests.services import unique_name
+from tests.services import FreshPostgresDatabase
 
 READ_KEY, WRITE_KEY, ADMIN_KEY = "reader-key-0001", "writer-key-0001", "admin-key-00001"
 API_KEYS = f"{READ_KEY}:read;{WRITE_KEY}:write;{ADMIN_KEY}:admin"
@@ -67,18 +67,8 @@ def other_catalog_url(catalog_url: str, tmp_path: Path,
     if catalog_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'other.db'}"
         return
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    server = make_url(request.getfixturevalue("postgres_server_url"))
-    name = unique_name("test").replace("-", "_")
-    dsn = server.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield server.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with FreshPostgresDatabase(request.getfixturevalue("postgres_server_url")) as url:
+        yield url
 
 
 @pytest.fixture

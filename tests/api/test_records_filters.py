@@ -24,7 +24,7 @@ from imagehost.config import load_settings
 from imagehost.web.app import create_app
 from tests import imagegen
 from tests.conftest import app_services
-from tests.services import unique_name
+from tests.services import FreshPostgresDatabase
 
 READ_KEY, WRITE_KEY = "reader-key-0001", "writer-key-0001"
 READ = {"Authorization": f"Bearer {READ_KEY}"}
@@ -99,18 +99,8 @@ def module_catalog_url(request: pytest.FixtureRequest,
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('filters-sqlite') / 'catalog.db'}"
         return
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    server = make_url(request.getfixturevalue("postgres_server_url"))
-    name = unique_name("filters").replace("-", "_")
-    dsn = server.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield server.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with FreshPostgresDatabase(request.getfixturevalue("postgres_server_url")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

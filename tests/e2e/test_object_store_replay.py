@@ -24,7 +24,14 @@ from tests import imagegen
 from tests.conftest import SECRET
 from tests.e2e.server import Launch, clean_environ, serving
 from tests.e2e.test_client_replay import BROWSER_ORIGIN, JWT_HEADER
-from tests.services import S3_GROUP, Buckets, SwiftServer, _empty_and_delete, unique_name
+from tests.services import (
+    Buckets,
+    FreshPostgresDatabase,
+    SwiftServer,
+    _empty_and_delete,
+    s3_storage_environ,
+    unique_name,
+)
 
 # ---------------------------------------------------------------------------- shared helpers
 # (tests/e2e/test_two_instances.py uses them too)
@@ -59,38 +66,23 @@ def s3_backend(swift: SwiftServer, postgres_server_url: str) -> Iterator[Backend
     """What the `buckets`, `s3_environ` and `postgres_url` fixtures make, for a whole module."""
     client = swift.s3_client()
     buckets = Buckets(unique_name("incoming"), unique_name("active"), unique_name("cache"))
-    server = make_url(postgres_server_url)
-    database = unique_name("e2e").replace("-", "_")
-    admin = server.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False)
     client.create_bucket(Bucket=buckets.incoming, ACL="private")
     client.create_bucket(Bucket=buckets.active, ACL="public-read")
     client.create_bucket(Bucket=buckets.cache, ACL="private")
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{database}"')
-    database_url = server.set(database=database).render_as_string(hide_password=False)
-    storage_url, _ = swift.swift_connection().get_auth()
-    environ = {
-        "STORAGE_BACKEND": "s3", "INCOMING_BUCKET": buckets.incoming,
-        "ACTIVE_BUCKET": buckets.active, "CACHE_BUCKET": buckets.cache,
-        "INCOMING_PREFIX": S3_GROUP, "ACTIVE_PREFIX": S3_GROUP, "CACHE_PREFIX": S3_GROUP,
-        f"{S3_GROUP}_ENDPOINT": swift.s3_endpoint,
-        f"{S3_GROUP}_ACCESS_KEY_ID": swift.access_key_id,
-        f"{S3_GROUP}_SECRET_KEY": swift.secret_key,
-        f"{S3_GROUP}_DEFAULT_REGION": "us-east-1",
-        "STORE_CONNECT_TIMEOUT": "2", "STORE_READ_TIMEOUT": "10", "STORE_MAX_ATTEMPTS": "2",
-        "ACTIVE_PUBLIC_URL": f"{storage_url}/{buckets.active}",
-        "DATABASE_URL": database_url,
-        "API_SECRET_KEY": SECRET,
-        "EXPIRE_INTERVAL": "0",
-    }
-    try:
-        yield Backend(swift, buckets, database_url, environ)
-    finally:
-        for bucket in (buckets.incoming, buckets.active, buckets.cache):
-            _empty_and_delete(client, bucket)
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    with FreshPostgresDatabase(postgres_server_url) as database_url:
+        storage_url, _ = swift.swift_connection().get_auth()
+        environ = {
+            **s3_storage_environ(swift, buckets),
+            "ACTIVE_PUBLIC_URL": f"{storage_url}/{buckets.active}",
+            "DATABASE_URL": database_url,
+            "API_SECRET_KEY": SECRET,
+            "EXPIRE_INTERVAL": "0",
+        }
+        try:
+            yield Backend(swift, buckets, database_url, environ)
+        finally:
+            for bucket in (buckets.incoming, buckets.active, buckets.cache):
+                _empty_and_delete(client, bucket)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from imagehost.config import Settings
 from imagehost.web.app import create_app
 from tests import imagegen
 from tests.conftest import SECRET
-from tests.property.test_filter_parser import fresh_postgres_database
+from tests.services import FreshPostgresDatabase
 
 ADMIN = {"Authorization": f"Bearer {SECRET}"}
 COMPARED = ("id", "file", "time", "data", "status", "format", "width", "height", "bytes",
@@ -265,8 +265,8 @@ def test_export_then_import_on_postgresql(make_settings: Callable[..., Settings]
     @given(plans=st.lists(planned(DATA), min_size=2, max_size=4))
     def check(plans: list[Planned]) -> None:
         note(f"plans={plans!r}")
-        with fresh_postgres_database(postgres_server_url) as source_url, \
-                fresh_postgres_database(postgres_server_url) as target_url:
+        with FreshPostgresDatabase(postgres_server_url) as source_url, \
+                FreshPostgresDatabase(postgres_server_url) as target_url:
             round_trip(make_settings, tmp_path / uuid.uuid4().hex, plans, False,
                        source_url, target_url)
 
@@ -331,8 +331,8 @@ def test_awkward_json_strings_in_data_are_kept_or_refused(
     if catalog_url.startswith("sqlite"):
         round_trip(make_settings, tmp_path / "round-trip", [plan], False)
         return
-    with fresh_postgres_database(catalog_url) as source, \
-            fresh_postgres_database(catalog_url) as target:
+    with FreshPostgresDatabase(catalog_url) as source, \
+            FreshPostgresDatabase(catalog_url) as target:
         round_trip(make_settings, tmp_path / "round-trip", [plan], False, source, target)
 
 

@@ -16,7 +16,6 @@ Inputs that broke a property once are kept as explicit regression cases below
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import math
 import random
@@ -24,11 +23,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import psycopg
 import pytest
 from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
-from sqlalchemy.engine import make_url
 
 from imagehost.catalog import filters
 from imagehost.catalog.database import create_catalog_engine, migrate
@@ -46,7 +43,7 @@ from imagehost.catalog.filters import (
 from imagehost.catalog.models import ImageRecord
 from imagehost.catalog.records import RecordCatalog
 from imagehost.errors import BadRequest
-from tests.services import unique_name
+from tests.services import FreshPostgresDatabase
 
 RESERVED = tuple(sorted({"from", "to", "status", "file", "regex", "ids", "sort", "skip", "limit",
                         "cursor", "select", "all"} | filters._RESERVED))
@@ -111,22 +108,6 @@ def open_catalog(url: str) -> RecordCatalog:
     return catalog
 
 
-@contextlib.contextmanager
-def fresh_postgres_database(server_url: str) -> Iterator[str]:
-    """As tests.services.postgres_url, but usable from a module-scoped fixture."""
-    server = make_url(server_url)
-    name = unique_name("property").replace("-", "_")
-    dsn = server.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module")
 def sqlite_catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RecordCatalog]:
     catalog = open_catalog(f"sqlite:///{tmp_path_factory.mktemp('filters') / 'catalog.db'}")
@@ -136,7 +117,7 @@ def sqlite_catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RecordC
 
 @pytest.fixture(scope="module")
 def postgresql_catalog(postgres_server_url: str) -> Iterator[RecordCatalog]:
-    with fresh_postgres_database(postgres_server_url) as url:
+    with FreshPostgresDatabase(postgres_server_url) as url:
         catalog = open_catalog(url)
         yield catalog
         catalog.engine.dispose()
