@@ -127,7 +127,12 @@ def served_from_memory(svc: Services, record: ImageRecord, params: list[tuple[st
     params = checked_params(svc, record.id, params)
     if not params or not _NOT_DERIVED.isdisjoint(k for k, _ in params):
         return None
-    plan = derived_plan(svc, record, params, accept)
+    return _answer_without_work(svc, derived_plan(svc, record, params, accept), if_none_match)
+
+
+def _answer_without_work(svc: Services, plan: DerivedPlan,
+                         if_none_match: str) -> Response | None:
+    """A 304, or the bytes from the memory tier; None when the image must be fetched."""
     if etag_matches(if_none_match, plan.headers["ETag"]):
         return Response(status_code=304, headers=plan.headers)
     memory = svc.derived.cache.memory
@@ -169,13 +174,9 @@ async def _variant(record: ImageRecord, suffix: str, names: set[str], request: R
 
 async def _derived(record: ImageRecord, plan: DerivedPlan, request: Request,
                    svc: Services) -> Response:
-    if _matches(request, plan.headers["ETag"]):
-        return Response(status_code=304, headers=plan.headers)
-    memory = svc.derived.cache.memory
-    if memory is not None and (data := memory.get(plan.key)) is not None:
-        svc.metrics.derived.labels("memory").inc()
-        return Response(data, media_type=plan.derivation.content_type,
-                        headers={**plan.headers, "X-Imagehost-Source": "memory"})
+    answer = _answer_without_work(svc, plan, request.headers.get("if-none-match", ""))
+    if answer is not None:
+        return answer
     leader = not svc.single_flight.pending(plan.key)
     derived: DerivedImage = await svc.single_flight.run(
         plan.key, lambda: svc.pool.run(derive_image, record, plan.derivation, svc.derived))

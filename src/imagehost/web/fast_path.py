@@ -5,7 +5,8 @@ A request takes this path only when everything it needs is already in process: t
 the record cache and the bytes in the memory tier (or an If-None-Match that matches). Anything
 else (no record cached, a miss, an error, meta, url, variant, an Authorization header) goes on
 to the route, which gives the same answer the slow way. Requests that may write clear the
-record cache before and after, so this process never serves a record it changed.
+record cache once they are done, and a record read before such a clear is not kept, so this
+process never serves a record it changed once the write has answered.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ class DerivedHitMiddleware:
             await self.app(scope, receive, send)
             return
         if scope["method"] not in _SAFE:
-            self.svc.record_cache.clear()
             try:
                 await self.app(scope, receive, send)
             finally:
