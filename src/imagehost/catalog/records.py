@@ -196,7 +196,9 @@ def filter_sql(record_filter: RecordFilter, dialect: str) -> list[ColumnElement[
         clauses.append(func.substr(ImageRecord.key, 1, len(prefix)) == prefix)
     if record_filter.regex:
         if dialect == "postgresql":
-            clauses.append(ImageRecord.key.op("~")(record_filter.regex))
+            # Collation "C": classes such as \w and [[:alpha:]] are ASCII, as in RE2 (SQLite);
+            # under a UTF-8 locale PostgreSQL would count é as a word character.
+            clauses.append(ImageRecord.key.collate("C").op("~")(record_filter.regex))
         else:
             clauses.append(func.imagehost_regexp(record_filter.regex, ImageRecord.key) == 1)
     if record_filter.ids is not None:
