@@ -734,27 +734,24 @@ def run_floor(source: Path, fmt: str, load: Load, args: argparse.Namespace) -> S
 
 
 def profile_child(args: argparse.Namespace) -> None:
-    """Child mode: build the service in-process (imagehost's own build_services, its settings
+    """Child mode: build the service in-process (imagehost's own runtime, its settings
     as the servers get them), store the source like POST /images, then run derive_image's
     steps one by one for distinct sizes and time each (wall and CPU of all threads); then the
     hit path (get_record + cache lookup, memory hit). Print median ms per step as JSON."""
-    from imagehost.catalog.models import ImageStatus
     from imagehost.imaging.derivation import parse_derivation, resolve
-    from imagehost.imaging.formats import ImageFormat, sniff_format
+    from imagehost.imaging.formats import ImageFormat, content_type_of, sniff_format
     from imagehost.imaging.probe import probe_image
     from imagehost.imaging.render import render_derivation
+    from imagehost.runtime import build_context, close_context
     from imagehost.service.derived import choose_source, record_info
     from imagehost.service.derived_cache import cache_key
-    from imagehost.service.records import get_record, store_for, store_record
-    from imagehost.storage.keys import content_type_for
-    from imagehost.web.app import build_services
+    from imagehost.service.records import get_record, store_record
 
     settings = load_settings(imagehost_settings(args.root, 8080, True, 1, args.avif_effort))
-    svc = build_services(settings)
-    ctx, fmt = svc.derived, args.format
+    ctx, fmt = build_context(settings), args.format
     cache = ctx.cache
     assert cache.memory is not None and cache.disk is not None
-    record = store_record(args.input.read_bytes(), ctx.records).record
+    record = store_record(ctx, args.input.read_bytes()).record
     wall: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}
 
@@ -773,7 +770,7 @@ def profile_child(args: argparse.Namespace) -> None:
         def mark(step: str) -> None:
             marks.append((step, time.perf_counter(), time.process_time()))  # noqa: B023
 
-        rec = get_record(record.id, ctx.records)
+        rec = get_record(ctx, record.id)
         mark("get_record (SQLite through SQLAlchemy)")
         derivation = derivation_for(index, rec)
         key = cache_key(rec.id, rec.sha256, derivation.canonical_name())
@@ -781,13 +778,13 @@ def profile_child(args: argparse.Namespace) -> None:
         if cache.get(key) is not None:
             raise RuntimeError(f"{key} is cached: not a miss")
         mark("cache lookup: memory, disk, store (all miss)")
-        source_key = choose_source(rec, derivation, ctx.records)
-        data = store_for(ImageStatus(rec.status), ctx.records.stores).get(source_key)
+        source_key = choose_source(ctx, rec, derivation)
+        data = ctx.store_for(rec.status).get(source_key)
         mark("choose + read the ladder source")
-        info = probe_image(data, sniff_format(data), ctx.records.policy.limits)
+        info = probe_image(data, sniff_format(data), ctx.policy.limits)
         mark("probe the source header")
         out = render_derivation(data, info, record_info(rec), derivation,
-                                avif_effort=ctx.options.avif_effort)
+                                avif_effort=settings.avif_effort)
         mark("render: thumbnail_source + encode")
         side, quality = side_and_quality(index, fmt)
         floor = floor_thumbnail(data, side)
@@ -797,7 +794,7 @@ def profile_child(args: argparse.Namespace) -> None:
         mark("cache write: memory")
         cache.disk.put(key, out)
         mark("cache write: disk (temp file + rename)")
-        cache.store.put(key, out, content_type_for(key))
+        cache.store.put(key, out, content_type_of(key))
         mark("cache write: store (temp file + rename)")
         if index >= args.warmup:
             for (_, w0, c0), (step, w1, c1) in itertools.pairwise(marks):
@@ -806,14 +803,14 @@ def profile_child(args: argparse.Namespace) -> None:
     hot = cache_key(record.id, record.sha256, derivation_for(0, record).canonical_name())
     for _ in range(200):
         w0, c0 = time.perf_counter(), time.process_time()
-        rec = get_record(record.id, ctx.records)
+        rec = get_record(ctx, record.id)
         if cache.get(hot) is None:
             raise RuntimeError("the hot key is not cached")
         wall.setdefault("hit: get_record + memory lookup", []).append(
             (time.perf_counter() - w0) * 1e3)
         cpu.setdefault("hit: get_record + memory lookup", []).append(
             (time.process_time() - c0) * 1e3)
-    svc.pool.shutdown()
+    close_context(ctx)
     print(json.dumps({"source": source_key, "steps": {
         step: [statistics.median(wall[step]), statistics.mean(cpu[step])] for step in wall}}))
 

@@ -48,13 +48,10 @@ import pyvips
 import yaml
 from upload import C2CORG_VARIANTS, ensure_imagemagick, photo_like
 
-from imagehost.catalog.records import RecordCatalog
 from imagehost.config import CONFIG_FILE_VARIABLE, Settings, env_name, load_settings
-from imagehost.imaging.render import configure_libvips
-from imagehost.service.derived_cache import DerivedCache
-from imagehost.service.policy import ImagePolicy
-from imagehost.service.records import RecordContext, store_record
-from imagehost.storage.factory import Stores, build_stores
+from imagehost.runtime import open_context
+from imagehost.service.records import store_record
+from imagehost.storage.factory import Stores
 
 IMAGES = 500
 QUICK_IMAGES = 60
@@ -179,23 +176,15 @@ def fill_catalog(config: Path, photos: Sequence[tuple[str, bytes]]) -> Catalog:
     """Every photo as an active original with its variants and record, through the service's
     `store_record` (as POST /records does)."""
     settings = load_settings({}, config)
-    configure_libvips(settings.vips_concurrency)
-    from imagehost.catalog.database import create_catalog_engine, migrate
+    with open_context(settings) as ctx:
 
-    engine = create_catalog_engine(settings.database_url)
-    migrate(engine)
-    stores = build_stores(settings)
-    ctx = RecordContext(ImagePolicy.from_settings(settings), stores, RecordCatalog(engine),
-                        DerivedCache(stores.cache))
+        def store(photo: tuple[str, bytes]) -> tuple[str, list[str]]:
+            saved = store_record(ctx, photo[1], path=photo[0])
+            return saved.record.key, list(saved.record.variants)
 
-    def store(photo: tuple[str, bytes]) -> tuple[str, list[str]]:
-        saved = store_record(photo[1], ctx, path=photo[0])
-        return saved.record.key, list(saved.record.variants)
-
-    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-        variants = dict(pool.map(store, photos))
-    engine.dispose()
-    return Catalog(settings, stores, variants)
+        with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+            variants = dict(pool.map(store, photos))
+        return Catalog(settings, ctx.stores, variants)
 
 
 # --- subprocesses -----------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Shared fixtures: settings on temporary folders, built services, an in-process client."""
+"""Shared fixtures: settings on the test's own folders, the service context, in-process
+clients. The real servers are in kit/servers.py, subprocess helpers in kit/serve.py and
+kit/cli.py."""
 
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from imagehost.config import Settings, load_settings
-from imagehost.web.app import build_services, create_app
-from imagehost.web.state import Services
+from imagehost.runtime import open_context
+from imagehost.service.context import ServiceContext
+from imagehost.web.app import create_app
+from tests.kit.environ import SECRET, local_settings
 
-pytest_plugins = ["tests.services"]
+pytest_plugins = ["tests.kit.servers"]
 
-SECRET = "good_secret"
+__all__ = ["SECRET", "app_context", "files_under"]
 
 
 @pytest.fixture
@@ -23,15 +27,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """Settings on folders under tmp_path; keyword overrides use environment names/values."""
 
     def make(**environ: str) -> Settings:
-        base = {
-            "TEMP_FOLDER": str(tmp_path / "temp"),
-            "INCOMING_FOLDER": str(tmp_path / "incoming"),
-            "ACTIVE_FOLDER": str(tmp_path / "active"),
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'catalog.db'}",
-            "API_SECRET_KEY": SECRET,
-            "EXPIRE_INTERVAL": "0",
-        }
-        return load_settings(base | environ)
+        return load_settings(local_settings(tmp_path) | {"API_SECRET_KEY": SECRET} | environ)
 
     return make
 
@@ -42,11 +38,10 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    svc = build_services(settings)
-    yield svc
-    svc.pool.shutdown()
-    svc.catalog.engine.dispose()
+def ctx(settings: Settings) -> Iterator[ServiceContext]:
+    """The service context the runtime builds for `settings`."""
+    with open_context(settings) as context:
+        yield context
 
 
 @pytest.fixture
@@ -76,6 +71,6 @@ def files_under(root: Path) -> list[str]:
                   if p.is_file() and ".tmp" not in p.relative_to(root).parts)
 
 
-def app_services(client: TestClient) -> Services:
+def app_context(client: TestClient) -> ServiceContext:
     app: Any = client.app
-    return app.state.services
+    return app.state.ctx

@@ -68,9 +68,9 @@ def expire(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List, do not delete.")] = False,
 ) -> None:
     """Remove incoming (never published) images older than an age."""
-    from imagehost.config import parse_duration
+    from imagehost.runtime import open_context
     from imagehost.service.expiry import expire_incoming
-    from imagehost.web.app import build_services
+    from imagehost.values import parse_duration
 
     settings = _settings(config)
     try:
@@ -78,9 +78,8 @@ def expire(
     except ValueError as exc:
         typer.echo(f"imagehost: --older-than: {exc}", err=True)
         raise typer.Exit(2) from None
-    svc = build_services(settings)
-    report = expire_incoming(older_than=age, policy=svc.policy, incoming=svc.stores.incoming,
-                             catalog=svc.catalog, dry_run=dry_run)
+    with open_context(settings) as ctx:
+        report = expire_incoming(ctx, older_than=age, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     for key in report.objects:
         typer.echo(f"{verb} {key}")
@@ -123,11 +122,11 @@ def s3_lifecycle(
 
     Providers without lifecycle rules answer with an error: use `imagehost expire` (the
     server also sweeps incoming every EXPIRE_INTERVAL)."""
-    from imagehost.storage.factory import build_stores
+    from imagehost.runtime import build_stores_for
     from imagehost.storage.s3 import S3Store
 
     settings = _settings(config)
-    incoming = build_stores(settings).incoming
+    incoming = build_stores_for(settings).incoming
     if not isinstance(incoming, S3Store):
         typer.echo("imagehost: s3 lifecycle needs STORAGE_BACKEND=s3", err=True)
         raise typer.Exit(2)
@@ -169,10 +168,10 @@ def migrate(
 ) -> None:
     """Move the v5 images (V5_DATABASE_URL listing, V5_BUCKET or V5_BASE_URL originals) into
     the active store and the catalog, with variants."""
-    from imagehost.jobs.migrate import Migrate
+    from imagehost.jobs.migrate import MigrateJob
 
     params = {"force": force, "key": key, "limit": limit}
-    _run_job(Migrate(), params, config, jobs, progress, verbose, dry_run, broker)
+    _run_job(MigrateJob(), params, config, jobs, progress, verbose, dry_run, broker)
 
 
 @app.command()
@@ -192,12 +191,12 @@ def resize(
     broker: BrokerOption = None,
 ) -> None:
     """Regenerate the variants of active originals (after a change of RESIZING_CONFIG)."""
-    from imagehost.jobs.resize import Resize
+    from imagehost.jobs.resize import ResizeJob
 
     params = {"key": key, "prefix": prefix, "since": since, "until": until, "limit": limit,
               "only": [s.strip() for s in only.split(",")] if only else None,
               "from_store": from_store}
-    _run_job(Resize(), params, config, jobs, progress, verbose, dry_run, broker)
+    _run_job(ResizeJob(), params, config, jobs, progress, verbose, dry_run, broker)
 
 
 @app.command()
@@ -215,7 +214,7 @@ def transfer(
 ) -> None:
     """Copy every object to the stores another configuration describes (local -> S3 ->
     Swift ...), verifying size and checksum and skipping what is already identical."""
-    from imagehost.jobs.transfer import Transfer
+    from imagehost.jobs.transfer import TransferJob
 
     if switch and config is None:
         typer.echo("imagehost: --switch needs --config (the file to point at the target)",
@@ -223,7 +222,7 @@ def transfer(
         raise typer.Exit(2)
     params = {"to": str(to.resolve()), "roles": [r.strip() for r in roles.split(",")],
               "prefix": prefix, "switch": str(config.resolve()) if switch and config else None}
-    _run_job(Transfer(), params, config, jobs, progress, verbose, dry_run, broker)
+    _run_job(TransferJob(), params, config, jobs, progress, verbose, dry_run, broker)
 
 
 @app.command()
@@ -235,9 +234,9 @@ def reindex(
 ) -> None:
     """Rebuild or repair the catalog from what the stores hold (with --dry-run: only report
     the differences)."""
-    from imagehost.jobs.reindex import Reindex
+    from imagehost.jobs.reindex import ReindexJob
 
-    _run_job(Reindex(), {"prefix": prefix}, config, jobs, progress, verbose, dry_run, broker)
+    _run_job(ReindexJob(), {"prefix": prefix}, config, jobs, progress, verbose, dry_run, broker)
 
 
 @app.command()
@@ -266,27 +265,29 @@ app.add_typer(jobs_app, name="jobs")
 @jobs_app.command("list")
 def jobs_list(config: ConfigOption = None) -> None:
     """The most recent job runs with their counts."""
-    from imagehost.jobs.context import build_job_context
+    from imagehost.runtime import open_context
 
-    ctx = build_job_context(_settings(config))
-    for job in ctx.jobs.recent():
-        counts = ctx.jobs.counts(job.id)
-        typer.echo(f"#{job.id:<5} {job.kind:<9} {job.state:<12} {job.started_at:%Y-%m-%d %H:%M}"
-                   f"  {counts.finished}/{counts.total} done, {counts.failed} failed")
+    with open_context(_settings(config)) as ctx:
+        for job in ctx.jobs.recent():
+            counts = ctx.jobs.counts(job.id)
+            typer.echo(f"#{job.id:<5} {job.kind:<9} {job.state:<12} "
+                       f"{job.started_at:%Y-%m-%d %H:%M}  {counts.finished}/{counts.total} "
+                       f"done, {counts.failed} failed")
 
 
 @jobs_app.command("show")
 def jobs_show(job_id: int, config: ConfigOption = None) -> None:
     """One job: parameters, counts, rate, and the failed items with their errors."""
-    from imagehost.jobs.context import build_job_context
+    from imagehost.runtime import open_context
 
-    ctx = build_job_context(_settings(config))
-    job = ctx.jobs.get(job_id)
-    if job is None:
-        typer.echo(f"imagehost: no job {job_id}", err=True)
-        raise typer.Exit(2)
-    counts = ctx.jobs.counts(job_id)
-    last = ctx.jobs.last_update(job_id) or job.started_at
+    with open_context(_settings(config)) as ctx:
+        job = ctx.jobs.get(job_id)
+        if job is None:
+            typer.echo(f"imagehost: no job {job_id}", err=True)
+            raise typer.Exit(2)
+        counts = ctx.jobs.counts(job_id)
+        last = ctx.jobs.last_update(job_id) or job.started_at
+        failures = ctx.jobs.failures(job_id)
     seconds = max((last - job.started_at).total_seconds(), 1e-6)
     typer.echo(yaml.safe_dump({
         "job": job.id, "kind": job.kind, "state": job.state, "params": job.params,
@@ -295,7 +296,7 @@ def jobs_show(job_id: int, config: ConfigOption = None) -> None:
         "listed": job.listed, "items": counts.total, "done": counts.done,
         "skipped": counts.skipped, "failed": counts.failed, "pending": counts.pending,
         "rate_per_second": round(counts.finished / seconds, 2),
-        "failures": [{"key": k, "error": e} for k, e in ctx.jobs.failures(job_id)],
+        "failures": [{"key": k, "error": e} for k, e in failures],
     }, sort_keys=False, allow_unicode=True), nl=False)
 
 
@@ -319,17 +320,17 @@ def _run_job(kind: Any, params: dict[str, Any], config: Path | None, jobs: int |
              progress: int, verbose: bool, dry_run: bool, broker: str | None) -> None:
     from imagehost.jobs.commands import default_concurrency, run_new, summary
     from imagehost.jobs.commands import dry_run as plan
-    from imagehost.jobs.context import build_job_context
+    from imagehost.runtime import open_context
 
     _logging(verbose)
-    ctx = build_job_context(_settings(config))
-    if dry_run:
-        counts = plan(kind, params, ctx)
-        typer.echo(f"dry run: would process {counts.pending}, skip {counts.skipped}, "
-                   f"fail {counts.failed}")
-        raise typer.Exit(1 if counts.failed else 0)
-    job, counts = run_new(kind, params, ctx, concurrency=jobs or default_concurrency(),
-                          every=progress, broker=broker)
+    with open_context(_settings(config)) as ctx:
+        if dry_run:
+            counts = plan(kind, params, ctx)
+            typer.echo(f"dry run: would process {counts.pending}, skip {counts.skipped}, "
+                       f"fail {counts.failed}")
+            raise typer.Exit(1 if counts.failed else 0)
+        job, counts = run_new(kind, params, ctx, concurrency=jobs or default_concurrency(),
+                              every=progress, broker=broker)
     typer.echo(f"job {job.id}: " + summary(kind.name, counts))
     if params.get("switch") and not counts.failed and not counts.pending:
         _switch_configuration(Path(params["switch"]), Path(params["to"]))
@@ -350,20 +351,20 @@ def _switch_configuration(config: Path, target: Path) -> None:
 def _continue_job(job_id: int, config: Path | None, jobs: int | None, progress: int,
                   verbose: bool, broker: str | None, *, retry: bool) -> None:
     from imagehost.jobs.commands import default_concurrency, run, summary
-    from imagehost.jobs.context import build_job_context
     from imagehost.jobs.registry import kind_named
+    from imagehost.runtime import open_context
 
     _logging(verbose)
-    ctx = build_job_context(_settings(config))
-    job = ctx.jobs.get(job_id)
-    if job is None:
-        typer.echo(f"imagehost: no job {job_id}", err=True)
-        raise typer.Exit(2)
-    if retry:
-        typer.echo(f"retrying {ctx.jobs.retry_failed(job_id)} failed items")
-    kind = kind_named(job.kind)
-    counts = run(job, kind, ctx, concurrency=jobs or default_concurrency(), every=progress,
-                 broker=broker)
+    with open_context(_settings(config)) as ctx:
+        job = ctx.jobs.get(job_id)
+        if job is None:
+            typer.echo(f"imagehost: no job {job_id}", err=True)
+            raise typer.Exit(2)
+        if retry:
+            typer.echo(f"retrying {ctx.jobs.retry_failed(job_id)} failed items")
+        kind = kind_named(job.kind)
+        counts = run(job, kind, ctx, concurrency=jobs or default_concurrency(), every=progress,
+                     broker=broker)
     typer.echo(f"job {job.id}: " + summary(kind.name, counts))
     raise typer.Exit(1 if counts.failed or counts.pending else 0)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +24,7 @@ from pydantic import (
 )
 
 from imagehost.errors import ConfigError
+from imagehost.imaging.formats import OUTPUT_FORMATS
 from imagehost.imaging.limits import ImageLimits
 from imagehost.imaging.variants import (
     DEFAULT_RESIZING_CONFIG,
@@ -33,27 +33,14 @@ from imagehost.imaging.variants import (
     parse_resizing_config,
     parse_variant_entries,
 )
+from imagehost.values import comma_list, parse_bool, parse_duration
 
 CONFIG_FILE_VARIABLE = "IMAGEHOST_CONFIG"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
-def parse_duration(value: Any) -> float:
-    """Seconds from `90`, `90s`, `10m`, `2h`, `7d`."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"{value!r} is not a duration (examples: 90s, 10m, 2h, 7d)")
-    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-
-
-def comma_list(value: Any) -> Any:
-    """`a, b,c` -> ("a", "b", "c"); anything but a string is left to validation."""
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    return value
+def _comma_list(value: Any) -> Any:
+    """A comma list from the environment; anything but a string is left to validation."""
+    return comma_list(value) if isinstance(value, str) else value
 
 
 class S3Credentials(BaseModel):
@@ -194,8 +181,9 @@ class Settings(BaseModel):
     derived_max_side: int = Field(
         4096, ge=16, description="Largest width or height of a derived image.")
     derived_quality: dict[str, int] = Field(
-        default_factory=lambda: {"jpeg": 82, "webp": 80, "avif": 55, "png": 90},
-        description="Default quality per output format.")
+        default_factory=lambda: {"jpeg": 82, "webp": 80, "avif": 55, "png": 90, "gif": 100},
+        description="Default quality per output format, as format:quality;... (the formats "
+                    "not named keep their defaults).")
     avif_effort: int = Field(
         0, ge=0, le=9, description="AVIF encoder effort (0 fastest .. 9 smallest; 0 is about 6x "
                                    "faster than 2 for 3% larger files).")
@@ -260,10 +248,22 @@ class Settings(BaseModel):
             return {name.strip(): rest.strip() for name, _, rest in pairs}
         return value
 
+    @field_validator("derived_quality")
+    @classmethod
+    def _complete_qualities(cls, value: dict[str, int]) -> dict[str, int]:
+        defaults = cls.model_fields["derived_quality"].get_default(call_default_factory=True)
+        unknown = sorted(set(value) - set(defaults))
+        if unknown:
+            raise ValueError(f"unknown formats {', '.join(unknown)}; allowed: "
+                             f"{', '.join(OUTPUT_FORMATS)}")
+        if any(not 1 <= quality <= 100 for quality in value.values()):
+            raise ValueError("qualities are 1..100")
+        return {**defaults, **value}
+
     @field_validator("thumbnail_enhancements", mode="before")
     @classmethod
     def _split_enhancements(cls, value: Any) -> Any:
-        value = comma_list(value)
+        value = _comma_list(value)
         bad = sorted(set(value) - {"sharpen", "equalise"})
         if bad:
             raise ValueError(f"unknown enhancements {', '.join(bad)}; allowed: sharpen, "
@@ -290,18 +290,13 @@ class Settings(BaseModel):
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
-        return comma_list(value)
+        return _comma_list(value)
 
-    @field_validator("auto_orient_original", mode="before")
+    @field_validator("auto_orient_original", "s3_acl", "expose_gps", mode="before")
     @classmethod
     def _parse_flag(cls, value: Any) -> Any:
         if isinstance(value, str):
-            lowered = value.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off", ""):
-                return False
-            raise ValueError("expected 1 or 0 (or true/false)")
+            return parse_bool(value) if value.strip() else False
         return value
 
     @field_validator("expire_after", "expire_interval", "signed_url_lifetime", mode="before")

@@ -25,7 +25,8 @@ from imagehost.config import load_settings
 from imagehost.service.url_signing import sign
 from imagehost.web.app import create_app
 from tests import imagegen
-from tests.conftest import SECRET, app_services, files_under
+from tests.conftest import SECRET, app_context, files_under
+from tests.kit.environ import local_settings
 
 ADMIN = {"Authorization": f"Bearer {SECRET}"}
 # stored 300x400 with EXIF orientation 6: displayed 400x300, the red block top right
@@ -78,12 +79,7 @@ def photo(client: TestClient) -> dict[str, Any]:
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, int]]:
     """One app and one uploaded photo for the read-only tests of this module."""
     root = tmp_path_factory.mktemp("shared")
-    settings = load_settings({
-        "TEMP_FOLDER": str(root / "temp"), "INCOMING_FOLDER": str(root / "incoming"),
-        "ACTIVE_FOLDER": str(root / "active"), "CACHE_FOLDER": str(root / "cache"),
-        "DISK_CACHE_FOLDER": str(root / "derived"),
-        "DATABASE_URL": f"sqlite:///{root / 'catalog.db'}", "API_SECRET_KEY": SECRET,
-        "EXPIRE_INTERVAL": "0"})
+    settings = load_settings(local_settings(root) | {"API_SECRET_KEY": SECRET})
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client, upload(client, EXIF_JPEG, "photos/exif.jpg")["id"]
 
@@ -518,12 +514,44 @@ def test_head_returns_headers_without_body(client: TestClient, photo: dict[str, 
 @pytest.mark.parametrize("query", [
     "foo=1", "w=99999", "w=0", "quality=101", "fit=contain", "gravity=2,0.5", "format=tiff",
     "w=100&w=200", "width=100",
+    # the derivation parameters are checked on meta=true and url=true too
+    "meta=true&w=x", "meta=true&foo=1", "meta=1&quality=0", "url=true&w=0",
+    "url=true&fit=contain", "url=yes&format=tiff",
+    # one boolean parser: anything but true/false, 1/0, yes/no, on/off is refused
+    "meta=bogus", "url=maybe", "w=10&enlarge=perhaps", "thumbnail=2",
 ])
 def test_bad_parameters_are_400(shared: tuple[TestClient, int], query: str) -> None:
     client, record_id = shared
     response = client.get(f"/images/{record_id}/image?{query}")
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "bad_request"
+
+
+def test_out_of_range_sides_name_the_parameter_and_the_range(
+        shared: tuple[TestClient, int]) -> None:
+    client, record_id = shared
+    for query, name in (("w=99999", "w"), ("meta=true&h=0", "h"), ("url=true&xsize=5000", "w")):
+        response = client.get(f"/images/{record_id}/image?{query}")
+        assert response.status_code == 400, response.text
+        message = response.json()["message"]
+        assert f"Parameter '{name}'" in message, message      # xsize is an alias of w
+        assert "must be 1..4096" in message, message
+
+
+@pytest.mark.parametrize(("spelling", "meta"), [
+    ("true", True), ("1", True), ("yes", True), ("on", True), ("ON", True), ("True", True),
+    ("false", False), ("0", False), ("no", False), ("off", False), ("OFF", False),
+])
+def test_query_booleans_take_every_spelling(shared: tuple[TestClient, int], spelling: str,
+                                            meta: bool) -> None:
+    client, record_id = shared
+    response = client.get(f"/images/{record_id}/image?meta={spelling}&w=40&format=png")
+    assert response.status_code == 200, response.text
+    if meta:
+        assert response.headers["content-type"] == "application/json"
+        assert response.json()["width"] == 400
+    else:
+        assert magic(response.content) == "png" and size(response.content) == (40, 30)
 
 
 def test_unknown_image_is_404(client: TestClient) -> None:
@@ -583,10 +611,56 @@ def test_a_broken_original_is_an_error_and_is_not_cached(
         assert response.headers["content-type"] == "application/json"
     assert metric(client, "rendered") == rendered
     prefix = f"derived/{record['id']}/"
-    assert [k for k in app_services(client).derived.cache.memory._items
+    assert [k for k in app_context(client).cache.memory._items
             if k.startswith(prefix)] == []
     assert not (tmp_path / "derived" / str(record["id"])).exists()
     assert [p for p in files_under(tmp_path / "cache") if p.startswith(prefix)] == []
+
+
+def derived_everywhere(client: TestClient, tmp_path: Path, record_id: int) -> dict[str, list]:
+    """The derived objects of a record in each tier: memory, disk, cache store."""
+    prefix = f"derived/{record_id}/"
+    disk = tmp_path / "derived" / str(record_id)
+    return {"memory": app_context(client).cache.memory.keys(prefix),
+            "disk": sorted(p.name for p in disk.rglob("*") if p.is_file()) if disk.exists()
+            else [],
+            "store": [p for p in files_under(tmp_path / "cache") if p.startswith(prefix)]}
+
+
+def render_into_every_tier(client: TestClient, tmp_path: Path, record_id: int) -> None:
+    assert get(client, record_id, w=64, format="webp").status_code == 200
+    url = get(client, record_id, w=32, url="true")                # also puts it in the store
+    assert url.status_code == 200, url.text
+    assert get(client, record_id, meta="true").status_code == 200
+    tiers = derived_everywhere(client, tmp_path, record_id)
+    assert all(tiers.values()), tiers
+
+
+def test_deleting_an_image_purges_its_derived_images_from_every_tier(
+        client: TestClient, tmp_path: Path) -> None:
+    """README: DELETE /images/{id} removes "its cached derivatives (derived/{id}/...)"; the
+    c2corg /delete and the bulk DELETE go the same one delete path."""
+    one = upload(client, EXIF_JPEG, "purge/one.jpg")
+    bulk = upload(client, imagegen.photo_jpeg(200, 150), "purge/bulk.jpg", data={"bulk": True})
+    kept = upload(client, imagegen.photo_png(200, 150), "purge/kept.png")
+    for record in (one, bulk, kept):
+        render_into_every_tier(client, tmp_path, record["id"])
+    key = client.post("/upload", files={"file": ("p.jpg", imagegen.photo_jpeg(120, 90))}
+                      ).json()["filename"]
+    assert client.post("/publish", data={"secret": SECRET, "filename": key}).status_code == 200
+    [c2corg] = client.get("/images", params={"file": key}).json()["items"]
+    render_into_every_tier(client, tmp_path, c2corg["id"])
+
+    assert client.delete(f"/images/{one['id']}", headers=ADMIN).status_code == 200
+    assert client.delete("/images", params={"data.bulk": "true"},
+                         headers=ADMIN).json() == {"deleted": 1}
+    assert client.post("/delete", data={"secret": SECRET, "filenames": [key]}).status_code == 200
+
+    empty = {"memory": [], "disk": [], "store": []}
+    for record in (one, bulk, c2corg):
+        assert derived_everywhere(client, tmp_path, record["id"]) == empty, record["file"]
+        assert get(client, record["id"], w=64, format="webp").status_code == 404
+    assert all(derived_everywhere(client, tmp_path, kept["id"]).values())
 
 
 # -- signed URLs and presets -------------------------------------------------------------------
@@ -664,7 +738,7 @@ def test_presets_without_signing(make_derived_client: Callable[..., TestClient])
 def test_full_pool_is_503_with_retry_after(make_derived_client: Callable[..., TestClient]) -> None:
     client = make_derived_client(RENDER_THREADS="1", RENDER_QUEUE="0")
     record = upload(client, imagegen.photo_jpeg(120, 90), "busy.jpg")
-    pool = app_services(client).pool
+    pool = app_context(client).pool
     assert pool.capacity == 1
     pool.in_flight = pool.capacity
     try:

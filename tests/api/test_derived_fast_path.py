@@ -1,30 +1,45 @@
-"""The derived-image fast path over HTTP (in-process): a memory-tier hit for a record in the
-record cache is answered by DerivedHitMiddleware before FastAPI's routing, with the same bytes
-and headers as the route; everything else (errors, signatures, Authorization, meta, url,
-variant, unpublished images) still gets the route's answer; writes through this process clear
-the record cache, and changes behind its back show only after RECORD_CACHE_SECONDS.
+"""The derived-image fast path: DerivedHitMiddleware asks the same `serve_derived` the route
+calls, with `memory_only=True`, and answers a memory-tier hit (or a 304) of a record in the
+record cache before FastAPI's routing, with the same bytes and headers as the route; everything
+else (no cached record, a miss, errors, signatures, Authorization, meta, url, variant,
+unpublished images) goes on to the route. The service code that writes a record forgets it in
+the record cache, so once a write through this process has answered, the next read sees it;
+changes behind its back show only after RECORD_CACHE_SECONDS.
 
-Whether the route ran is seen through a FastAPI dependency override of `services` (every
-route of the image endpoint depends on it; the fast path calls no dependency at all)."""
+Three levels: `serve_derived` itself on a ServiceContext; the middleware in front of a stub
+application (whether it answered or let the request through is seen directly); and HTTP, where
+whether the route ran is seen through a FastAPI dependency override of `context` (the image
+route depends on it; the fast path calls no dependency at all)."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import functools
 import re
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
 
-from imagehost.catalog.models import ImageRecord
+from imagehost import runtime
+from imagehost.catalog.models import ImageRecord, ImageStatus
+from imagehost.errors import BadRequest
+from imagehost.service.context import ServiceContext
+from imagehost.service.derived import ImageAnswer, ImageRequest, serve_derived
+from imagehost.service.record_cache import RecordCache
+from imagehost.service.records import patch_data, store_record
 from imagehost.service.url_signing import sign
-from imagehost.web.state import Services, services
+from imagehost.web import state
+from imagehost.web.fast_path import DerivedHitMiddleware
+from imagehost.web.metrics import Metrics
 from tests import imagegen
 from tests.api.test_derived import (
     ADMIN,
@@ -40,7 +55,7 @@ from tests.api.test_derived import (
     size,
     upload,
 )
-from tests.conftest import app_services
+from tests.conftest import SECRET, app_context
 
 SIGNING_KEY = "fast-path-signing-key"
 ALLOWED = "https://a.example,https://b.example"
@@ -68,18 +83,28 @@ def client(make_fast_client: Callable[..., TestClient]) -> TestClient:
     return make_fast_client()
 
 
+class FakeClock:
+    """An injected clock for the record cache's TTL."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def route_calls(client: TestClient) -> list[str]:
     """From now on, the path of every request that reaches the image route (FastAPI calls
-    `services` for it; the fast path calls no dependency)."""
+    `context` for it; the fast path calls no dependency)."""
     calls: list[str] = []
 
-    def counted(request: Request) -> Services:
+    async def counted(request: Request) -> ServiceContext:
         if request.url.path.endswith("/image"):
             calls.append(request.url.path)
-        return request.app.state.services
+        return request.app.state.ctx
 
     app: Any = client.app
-    app.dependency_overrides[services] = counted
+    app.dependency_overrides[state.context] = counted
     return calls
 
 
@@ -226,7 +251,7 @@ def test_if_none_match_304_needs_no_bytes_in_memory(client: TestClient) -> None:
     """The record cached is enough: a matching ETag for bytes no longer in memory is a 304."""
     record = upload(client, EXIF_JPEG, "photos/gone.jpg")
     etag = warm(client, record["id"], w=50).headers["etag"]
-    app_services(client).derived.cache.memory.purge(f"derived/{record['id']}/")
+    app_context(client).cache.memory.purge(f"derived/{record['id']}/")
     calls = route_calls(client)
 
     assert get(client, record["id"], headers={"If-None-Match": etag}, w=50).status_code == 304
@@ -236,35 +261,41 @@ def test_if_none_match_304_needs_no_bytes_in_memory(client: TestClient) -> None:
     assert calls == [f"/images/{record['id']}/image"]
 
 
-# -- staleness: writes through HTTP clear, changes behind our back wait for the TTL ------------
+# -- staleness: writes by this process are seen at once, changes behind its back after the TTL --
 
-def test_a_row_deleted_behind_the_back_is_served_until_the_record_cache_is_cleared(
+def test_a_row_deleted_behind_the_back_is_served_until_the_record_is_forgotten(
         client: TestClient) -> None:
     record = upload(client, EXIF_JPEG, "photos/stale.jpg")
     first = warm(client, record["id"], w=64, h=64, format="webp")
-    svc = app_services(client)
-    assert svc.records.delete([record["id"]]) == 1       # another process, say: no HTTP
-    assert svc.records.get(record["id"]) is None
+    ctx = app_context(client)
+    assert ctx.records.delete([record["id"]]) == 1       # another process, say: no service
+    assert ctx.records.get(record["id"]) is None
 
     stale = get(client, record["id"], w=64, h=64, format="webp")
 
     assert stale.status_code == 200 and source(stale) == "memory"
     assert stale.content == first.content
-    svc.record_cache.clear()
+    ctx.record_cache.forget(record["id"])
     assert_json_error(get(client, record["id"], w=64, h=64, format="webp"), 404, "not_found")
 
 
 def test_a_row_deleted_behind_the_back_is_404_once_the_ttl_has_passed(
-        make_fast_client: Callable[..., TestClient]) -> None:
+        make_fast_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(runtime, "RecordCache", functools.partial(RecordCache, clock=clock))
     client = make_fast_client(RECORD_CACHE_SECONDS="0.5")
     record = upload(client, EXIF_JPEG, "photos/ttl.jpg")
     warm(client, record["id"], w=64)
-    assert len(app_services(client).record_cache) == 1
-    app_services(client).records.delete([record["id"]])
+    assert len(app_context(client).record_cache) == 1
+    app_context(client).records.delete([record["id"]])
 
-    time.sleep(0.6)
+    clock.now += 0.499
+    stale = get(client, record["id"], w=64)
+    assert stale.status_code == 200 and source(stale) == "memory"   # within the TTL
+    clock.now += 0.001                                               # the TTL has passed
 
     assert_json_error(get(client, record["id"], w=64), 404, "not_found")
+    assert len(app_context(client).record_cache) == 0
 
 
 def test_delete_through_http_is_404_at_once(client: TestClient) -> None:
@@ -274,7 +305,7 @@ def test_delete_through_http_is_404_at_once(client: TestClient) -> None:
 
     assert client.delete(f"/images/{record['id']}", headers=ADMIN).status_code == 200
 
-    assert len(app_services(client).record_cache) == 0
+    assert len(app_context(client).record_cache) == 0
     assert_json_error(get(client, record["id"], w=64, h=64, format="webp"), 404, "not_found")
     head = client.head(f"/images/{record['id']}/image?w=64&h=64&format=webp")
     assert head.status_code == 404
@@ -317,13 +348,15 @@ def test_a_focal_point_patched_through_http_moves_the_crop_at_once(client: TestC
 
 
 def test_a_get_answered_during_a_patch_does_not_outlive_the_patch(
-        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+        make_fast_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
     """A GET that runs while a PATCH is writing may get the old record (and cache it); once
-    the PATCH has answered, the next GET must see the change (the write clears after)."""
+    the PATCH has answered, the next GET must see the change (the service forgets the record
+    after it saved it)."""
+    client = make_fast_client(RENDER_THREADS="2")    # the GET and the PATCH run together
     record = upload(client, BLOCKS_PNG, "during/blocks.png", data={"focal": {"x": 0.2, "y": 0.8}})
     params = {"w": 50, "h": 150, "fit": "cover", "gravity": "focal"}
     old = warm(client, record["id"], **params)
-    catalog = app_services(client).derived.records.records
+    catalog = app_context(client).records
     original_save = catalog.save
     saving, release = threading.Event(), threading.Event()
 
@@ -341,7 +374,7 @@ def test_a_get_answered_during_a_patch_does_not_outlive_the_patch(
         assert saving.wait(10)                            # the PATCH is about to write
         during = get(client, record["id"], **params)
         assert during.headers["etag"] == old.headers["etag"]
-        assert len(app_services(client).record_cache) == 1    # the old row, cached again
+        assert len(app_context(client).record_cache) == 1    # the old row, cached again
     finally:
         release.set()
         writer.join(10)
@@ -354,14 +387,14 @@ def test_a_get_answered_during_a_patch_does_not_outlive_the_patch(
 
 
 def test_a_patch_racing_a_record_lookup_is_not_hidden_by_the_record_cache(
-        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+        make_fast_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
     """A GET that read the row before a PATCH committed must not put that old row into the
-    record cache after the PATCH cleared it: the PATCH has answered, so this process then
-    serves a record it changed (the module promises it never does)."""
+    record cache after the PATCH forgot it: the PATCH has answered, so this process would then
+    serve a record it changed (the README promises it never does)."""
+    client = make_fast_client(RENDER_THREADS="2")    # the GET and the PATCH run together
     record = upload(client, BLOCKS_PNG, "race/blocks.png", data={"focal": {"x": 0.2, "y": 0.8}})
     params = {"w": 50, "h": 150, "fit": "cover", "gravity": "focal"}
-    svc = app_services(client)
-    catalog = svc.derived.records.records
+    catalog = app_context(client).records
     original_get = catalog.get
     read, release = threading.Event(), threading.Event()
     armed = [True]
@@ -403,7 +436,7 @@ def test_url_signing_on_a_memory_cached_derivation(
     query = sign(SIGNING_KEY, path, [("w", "64"), ("h", "64"), ("format", "webp")])
     first = client.get(f"{path}?{query}")
     assert first.status_code == 200 and source(first) == "rendered"
-    assert len(app_services(client).record_cache) == 1
+    assert len(app_context(client).record_cache) == 1
 
     unsigned = get(client, record["id"], w=64, h=64, format="webp")
     assert_json_error(unsigned, 403, "forbidden")
@@ -510,8 +543,8 @@ def test_meta_url_and_variant_keep_their_answers_after_a_memory_hit(client: Test
 def test_record_cache_seconds_zero_keeps_nothing_and_still_serves_from_memory(
         make_fast_client: Callable[..., TestClient]) -> None:
     client = make_fast_client(RECORD_CACHE_SECONDS="0")
-    svc = app_services(client)
-    assert svc.settings.record_cache_seconds == 0
+    ctx = app_context(client)
+    assert ctx.settings.record_cache_seconds == 0
     record = upload(client, EXIF_JPEG, "photos/zero.jpg")
     first = warm(client, record["id"], w=64, h=64, format="webp")
     calls = route_calls(client)
@@ -523,7 +556,7 @@ def test_record_cache_seconds_zero_keeps_nothing_and_still_serves_from_memory(
     assert second.content == first.content
     for name in SAME_HEADERS:
         assert second.headers[name] == first.headers[name], name
-    assert len(svc.record_cache) == 0
+    assert len(ctx.record_cache) == 0
     assert calls == [f"/images/{record['id']}/image"]     # the route served the memory hit
 
 
@@ -531,10 +564,10 @@ def test_the_default_record_cache_is_one_second(make_client: Callable[..., TestC
                                                 tmp_path: Path) -> None:
     client = make_client(CACHE_FOLDER=str(tmp_path / "cache"),
                          DISK_CACHE_FOLDER=str(tmp_path / "derived"))
-    assert app_services(client).record_cache.ttl == 1.0
+    assert app_context(client).record_cache.ttl == 1.0
     record = upload(client, EXIF_JPEG, "photos/default.jpg")
     warm(client, record["id"], w=64)
-    assert len(app_services(client).record_cache) == 1
+    assert len(app_context(client).record_cache) == 1
 
 
 def test_an_unpublished_image_still_needs_the_read_scope_after_a_memory_render(
@@ -552,7 +585,7 @@ def test_an_unpublished_image_still_needs_the_read_scope_after_a_memory_render(
     second = get(client, record_id, headers=ADMIN, w=64, format="webp")
     assert source(second) == "memory"
     assert first.headers["cache-control"] == "private, no-store"
-    assert len(app_services(client).record_cache) == 0
+    assert len(app_context(client).record_cache) == 0
     calls = route_calls(client)
 
     anonymous = get(client, record_id, w=64, format="webp")
@@ -563,3 +596,307 @@ def test_an_unpublished_image_still_needs_the_read_scope_after_a_memory_render(
     head = client.head(f"/images/{record_id}/image?w=64&format=webp")
     assert head.status_code == 401
     assert len(calls) == 3
+
+
+# -- writes: the service forgets what it wrote, whatever the route or the HTTP method -----------
+
+def test_a_c2corg_delete_is_404_at_once(client: TestClient) -> None:
+    response = client.post("/upload", files={"file": ("p.jpg", EXIF_JPEG, "image/jpeg")})
+    key = response.json()["filename"]
+    assert client.post("/publish", data={"secret": SECRET, "filename": key}).status_code == 200
+    [record] = client.get("/images", params={"file": key}).json()["items"]
+    warm(client, record["id"], w=64)
+    assert source(get(client, record["id"], w=64)) == "memory"
+
+    assert client.post("/delete", data={"secret": SECRET, "filenames": [key]}).status_code == 200
+
+    assert_json_error(get(client, record["id"], w=64), 404, "not_found")
+
+
+def test_a_write_by_the_service_without_http_is_seen_at_once(client: TestClient) -> None:
+    """The record cache is forgotten by the code that writes the record, not by the HTTP
+    layer: a use case called directly (as a CLI command or a job would) is seen at once."""
+    record = upload(client, BLOCKS_PNG, "service/blocks.png", data={"focal": {"x": 0.2, "y": 0.8}})
+    params = {"w": 50, "h": 150, "fit": "cover", "gravity": "focal"}
+    before = warm(client, record["id"], **params)
+    assert source(get(client, record["id"], **params)) == "memory"
+
+    patch_data(app_context(client), record["id"], {"focal": {"x": 0.8, "y": 0.2}})
+
+    after = get(client, record["id"], **params)
+    assert after.headers["etag"] != before.headers["etag"]
+    assert "g-0.8_0.2" in after.headers["etag"]
+    assert has_colour(after.content, BLUE) and not has_colour(after.content, GREEN)
+
+
+def test_a_write_to_another_record_or_a_refused_write_keeps_the_record_cached(
+        client: TestClient) -> None:
+    """No request clears the record cache by its method alone: a PATCH of another record, a
+    PATCH refused before it wrote anything and a failed DELETE leave this record's hit on the
+    fast path."""
+    record = upload(client, EXIF_JPEG, "keep/cached.jpg")
+    other = upload(client, EXIF_JPEG, "keep/other.jpg")
+    warm(client, record["id"], w=64)
+    warm(client, other["id"], w=64)
+    calls = route_calls(client)
+
+    assert client.patch(f"/images/{other['id']}", json={"x": 1}, headers=ADMIN).status_code == 200
+    assert client.patch(f"/images/{record['id']}", content=b"{oops", headers={
+        **ADMIN, "Content-Type": "application/json"}).status_code == 400
+    assert client.patch(f"/images/{record['id']}", json={"x": 1}).status_code == 401
+    assert client.delete("/images/999999", headers=ADMIN).status_code == 404
+    assert client.post("/images", headers=ADMIN).status_code == 400
+
+    hit = get(client, record["id"], w=64)
+    assert hit.status_code == 200 and source(hit) == "memory"
+    assert calls == []
+    assert app_context(client).record_cache.get(record["id"]) is not None
+    assert app_context(client).record_cache.get(other["id"]) is None   # the one written
+
+
+def test_a_bulk_patch_forgets_every_record(client: TestClient) -> None:
+    first = upload(client, BLOCKS_PNG, "bulk/one.png", data={"focal": {"x": 0.2, "y": 0.8}})
+    second = upload(client, BLOCKS_PNG, "bulk/two.png", data={"focal": {"x": 0.2, "y": 0.8}})
+    params = {"w": 50, "h": 150, "fit": "cover", "gravity": "focal"}
+    for record in (first, second):
+        warm(client, record["id"], **params)
+
+    response = client.patch("/images", params={"file": "bulk/"},
+                            json={"focal": {"x": 0.8, "y": 0.2}}, headers=ADMIN)
+    assert response.json() == {"modified": 2}
+
+    for record in (first, second):
+        assert "g-0.8_0.2" in get(client, record["id"], **params).headers["etag"]
+
+
+# -- serve_derived(memory_only=True): the answer the middleware gives, with no read or render --
+
+@pytest.fixture
+def hot(ctx: ServiceContext) -> ServiceContext:
+    """The test's context with a 60 s record cache on a clock of its own."""
+    return dataclasses.replace(ctx, record_cache=RecordCache(60, clock=FakeClock()))
+
+
+def serve(ctx: ServiceContext, record_id: int, query: str, *, memory_only: bool = False,
+          accept: str = "", if_none_match: str = "") -> ImageAnswer | None:
+    request = ImageRequest(record_id, parse_qsl(query, keep_blank_values=True), accept,
+                           if_none_match)
+    return asyncio.run(serve_derived(ctx, request, memory_only=memory_only))
+
+
+def stored(ctx: ServiceContext, path: str, data: bytes = EXIF_JPEG,
+           metadata: dict[str, Any] | None = None) -> ImageRecord:
+    return store_record(ctx, data, path=path, metadata=metadata).record
+
+
+def test_memory_only_answers_a_hit_exactly_as_the_full_path(hot: ServiceContext) -> None:
+    record = stored(hot, "svc/hit.jpg")
+    assert serve(hot, record.id, "w=64&format=webp", memory_only=True) is None   # not cached
+
+    rendered = serve(hot, record.id, "w=64&format=webp")
+    hit = serve(hot, record.id, "format=webp&w=64", memory_only=True)
+
+    assert rendered is not None and hit is not None
+    assert (rendered.source, hit.source) == ("rendered", "memory")
+    assert hit.status == rendered.status == 200
+    assert hit.body == rendered.body and hit.content_type == rendered.content_type == "image/webp"
+    assert {**hit.headers, "X-Imagehost-Source": "-"} == \
+        {**rendered.headers, "X-Imagehost-Source": "-"}
+    assert hit.headers["X-Imagehost-Source"] == "memory"
+    not_modified = serve(hot, record.id, "w=64&format=webp", memory_only=True,
+                         if_none_match=rendered.headers["ETag"])
+    assert not_modified is not None and not_modified.status == 304
+    assert not_modified.body == b"" and not_modified.headers["ETag"] == rendered.headers["ETag"]
+
+
+def test_memory_only_leaves_everything_else_to_the_route(hot: ServiceContext) -> None:
+    record = stored(hot, "svc/others.jpg")
+    assert serve(hot, record.id, "w=64") is not None                   # the record is cached
+    assert hot.record_cache.get(record.id) is not None
+
+    for query in ("w=65", "", "meta=true", "url=true&w=64", "variant=MI", "w=64&format=png"):
+        assert serve(hot, record.id, query, memory_only=True) is None, query
+    hot.cache.memory.purge(f"derived/{record.id}/")                    # on disk only now
+    assert serve(hot, record.id, "w=64", memory_only=True) is None
+    assert serve(hot, record.id, "w=64").source == "disk"              # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("query", ["w=64&bogus=1", "w=0", "w=64&w=65", "w=64&enlarge=2",
+                                   "w=64&quality=101"])
+def test_memory_only_refuses_bad_parameters_like_the_route(hot: ServiceContext,
+                                                          query: str) -> None:
+    """The middleware turns this into a fall-through, and the route gives the 400."""
+    record = stored(hot, "svc/bad.jpg")
+    serve(hot, record.id, "w=64")
+    for memory_only in (True, False):
+        with pytest.raises(BadRequest):
+            serve(hot, record.id, query, memory_only=memory_only)
+
+
+@pytest.mark.parametrize("query", ["meta=true&w=x", "url=true&fit=contain", "meta=maybe",
+                                   "url=1&w=0", "variant=MI&w=10"])
+def test_meta_url_and_variant_with_bad_parameters_are_the_routes_400(hot: ServiceContext,
+                                                                    query: str) -> None:
+    """memory_only leaves meta, url and variant to the route, which checks every parameter."""
+    record = stored(hot, "svc/bad-meta.jpg")
+    serve(hot, record.id, "w=64")
+    assert serve(hot, record.id, query, memory_only=True) is None
+    with pytest.raises(BadRequest):
+        serve(hot, record.id, query)
+
+
+def test_memory_only_never_answers_an_unpublished_image(hot: ServiceContext) -> None:
+    record = store_record(hot, EXIF_JPEG, path="svc/incoming.jpg",
+                          status=ImageStatus.INCOMING).record
+    assert hot.record_cache.get(record.id) is None
+    assert serve(hot, record.id, "w=64", memory_only=True) is None
+    assert len(hot.record_cache) == 0
+
+
+def test_a_record_read_before_a_concurrent_write_is_not_cached(hot: ServiceContext) -> None:
+    """The read of the record starts, a write of it ends, then the read puts its (old) row:
+    the record cache refuses it, so the next request reads the new row."""
+    record = stored(hot, "svc/race.png", BLOCKS_PNG, {"focal": {"x": 0.2, "y": 0.8}})
+    query = "w=50&h=150&fit=cover&gravity=focal"
+
+    class WriteDuringRead:
+        """The catalog, but the first read of a record lets a write of it finish before it
+        returns the row it read."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+            self.armed = True
+
+        def get(self, record_id: int) -> ImageRecord | None:
+            row = self.inner.get(record_id)
+            if self.armed:
+                self.armed = False
+                patch_data(hot, record_id, {"focal": {"x": 0.8, "y": 0.2}})
+            return row
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    racing = dataclasses.replace(hot, records=WriteDuringRead(hot.records))
+    during = serve(racing, record.id, query)
+    assert during is not None and "g-0.2_0.8" in during.headers["ETag"]   # the old row
+    assert hot.record_cache.get(record.id) is None                        # ... not kept
+
+    after = serve(hot, record.id, query)
+    assert after is not None and "g-0.8_0.2" in after.headers["ETag"]
+    cached = hot.record_cache.get(record.id)                              # kept this time
+    assert cached is not None and cached.data == {"focal": {"x": 0.8, "y": 0.2}}
+
+
+# -- the middleware in front of a stub application --------------------------------------------
+
+class Downstream:
+    """The application behind the middleware: it records what reached it and answers 418."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.paths.append(scope.get("path", scope["type"]))
+        await send({"type": "http.response.start", "status": 418, "headers": []})
+        await send({"type": "http.response.body", "body": b"route"})
+
+
+def asgi(app: Any, method: str, path: str, query: str = "",
+         headers: tuple[tuple[bytes, bytes], ...] = ()) -> tuple[dict[str, Any], list[Message]]:
+    scope: dict[str, Any] = {"type": "http", "method": method, "path": path,
+                             "raw_path": path.encode(), "query_string": query.encode(),
+                             "headers": list(headers), "http_version": "1.1",
+                             "scheme": "http", "server": ("test", 80),
+                             "client": ("test", 1), "root_path": ""}
+    messages: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return scope, messages
+
+
+@pytest.fixture
+def middleware(hot: ServiceContext) -> Iterator[tuple[DerivedHitMiddleware, Downstream, int]]:
+    """The middleware on `hot`, a stub route behind it, and a record whose w=64 is in memory
+    and in the record cache."""
+    record = stored(hot, "mw/hit.jpg")
+    serve(hot, record.id, "w=64")
+    downstream = Downstream()
+    yield DerivedHitMiddleware(downstream, hot, Metrics()), downstream, record.id
+
+
+def test_the_middleware_answers_a_hit_without_the_application(
+        middleware: tuple[DerivedHitMiddleware, Downstream, int], hot: ServiceContext) -> None:
+    app, downstream, record_id = middleware
+    expected = serve(hot, record_id, "w=64", memory_only=True)
+    assert expected is not None
+
+    for method in ("GET", "HEAD"):
+        scope, messages = asgi(app, method, f"/images/{record_id}/image", "w=64")
+
+        assert downstream.paths == []
+        start, body = messages[0], b"".join(m.get("body", b"") for m in messages[1:])
+        headers = {k.decode(): v.decode() for k, v in start["headers"]}
+        assert start["status"] == 200
+        assert headers["etag"] == expected.headers["ETag"]
+        assert headers["cache-control"] == expected.headers["Cache-Control"]
+        assert headers["content-type"] == "image/jpeg"
+        assert headers["content-length"] == str(len(expected.body))
+        assert headers["x-imagehost-source"] == "memory"
+        if method == "GET":           # for HEAD the server drops the body, as for the route
+            assert body == expected.body
+        assert scope["route"].path == "/images/{record_id}/image"   # the metrics label
+    _, messages = asgi(app, "GET", f"/images/{record_id}/image", "w=64",
+                       ((b"if-none-match", expected.headers["ETag"].encode()),))
+    assert messages[0]["status"] == 304 and downstream.paths == []
+
+
+@pytest.mark.parametrize(("method", "path", "query", "headers"), [
+    ("POST", "/images/{id}/image", "w=64", ()),
+    ("PUT", "/images/{id}/image", "w=64", ()),
+    ("OPTIONS", "/images/{id}/image", "w=64", ()),
+    ("GET", "/images/{id}/image", "", ()),                            # the original
+    ("GET", "/images/{id}/image", "w=65", ()),                        # a miss
+    ("GET", "/images/{id}/image", "w=64&meta=true", ()),
+    ("GET", "/images/{id}/image", "w=64&url=true", ()),
+    ("GET", "/images/{id}/image", "variant=MI", ()),
+    ("GET", "/images/{id}/image", "w=0", ()),                         # an error: the route's
+    ("GET", "/images/{id}/image", "w=64&bogus=1", ()),
+    ("GET", "/images/{id}/image", "w=64", ((b"authorization", b"Bearer " + SECRET.encode()),)),
+    ("GET", "/images/{id}/image/", "w=64", ()),
+    ("GET", "/prefix/images/{id}/image", "w=64", ()),
+    ("GET", "/images/0/image", "w=64", ()),
+    ("GET", "/images/2147483648/image", "w=64", ()),                  # beyond MAX_ID
+    ("GET", "/images/99999/image", "w=64", ()),                       # not in the record cache
+])
+def test_the_middleware_leaves_everything_else_to_the_application(
+        middleware: tuple[DerivedHitMiddleware, Downstream, int], method: str, path: str,
+        query: str, headers: tuple[tuple[bytes, bytes], ...]) -> None:
+    app, downstream, record_id = middleware
+    path = path.format(id=record_id)
+
+    _, messages = asgi(app, method, path, query, headers)
+
+    assert downstream.paths == [path]
+    assert messages[0]["status"] == 418
+
+
+def test_the_middleware_passes_other_scopes_through(
+        middleware: tuple[DerivedHitMiddleware, Downstream, int]) -> None:
+    app, downstream, _ = middleware
+    messages: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+
+    asyncio.run(app({"type": "lifespan"}, receive, send))
+    assert downstream.paths == ["lifespan"]

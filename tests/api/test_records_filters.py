@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from imagehost.catalog.images import NewImage
-from imagehost.catalog.models import ImageStatus
+from imagehost.catalog.models import ImageRecord, ImageStatus
 from imagehost.config import load_settings
 from imagehost.web.app import create_app
 from tests import imagegen
-from tests.conftest import app_services
-from tests.services import FreshPostgresDatabase
+from tests.conftest import app_context
+from tests.kit.environ import local_settings
+from tests.kit.servers import FreshPostgresDatabase
 
 READ_KEY, WRITE_KEY = "reader-key-0001", "writer-key-0001"
 READ = {"Authorization": f"Bearer {READ_KEY}"}
@@ -84,11 +84,9 @@ class DataSet:
 
 
 def environ(root: Path, database_url: str) -> dict[str, str]:
-    return {"DATABASE_URL": database_url, "API_KEYS": f"{READ_KEY}:read;{WRITE_KEY}:write",
-            "TEMP_FOLDER": str(root / "temp"), "INCOMING_FOLDER": str(root / "incoming"),
-            "ACTIVE_FOLDER": str(root / "active"), "CACHE_FOLDER": str(root / "cache"),
-            "DISK_CACHE_FOLDER": str(root / "derived"), "EXPIRE_INTERVAL": "0",
-            "RESIZING_CONFIG": "[]"}
+    return local_settings(root) | {"DATABASE_URL": database_url,
+                                   "API_KEYS": f"{READ_KEY}:read;{WRITE_KEY}:write",
+                                   "RESIZING_CONFIG": "[]"}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -230,6 +228,13 @@ EXISTENCE = [
     ("data.nested.y.z__exists", "true", "A"),
     ("data.list__exists", "true", "K"),
     ("data.café__exists", "true", "F"),
+    # the one boolean parser: true/false, 1/0, yes/no, on/off, in any case
+    ("data.n__exists", "1", "ABCDEFGHIKLM"),
+    ("data.n__exists", "YES", "ABCDEFGHIKLM"),
+    ("data.n__exists", "on", "ABCDEFGHIKLM"),
+    ("data.n__exists", "0", "J"),
+    ("data.n__exists", "No", "J"),
+    ("data.n__exists", "off", "J"),
 ]
 
 ARRAYS_ARE_NOT_OBJECTS = [
@@ -549,7 +554,8 @@ def test_unknown_operator_is_400_naming_the_parameter(dataset: DataSet, name: st
 
 MALFORMED = [
     ("data.n__exists", "maybe"),
-    ("data.n__exists", "1"),
+    ("data.n__exists", "2"),
+    ("data.n__exists", ""),
     ("data.n__gt", "true"),
     ("data.n__lt", "null"),
     ("data.n__in", ",".join(str(i) for i in range(101))),
@@ -571,6 +577,7 @@ MALFORMED = [
     ("select", "nope"),
     ("select", "data.bad key"),
     ("all", "maybe"),
+    ("all", "2"),
 ]
 
 
@@ -598,14 +605,14 @@ def test_repeated_parameter_is_400_naming_it(dataset: DataSet) -> None:
 def test_default_limit_is_100(make_client: Any, catalog_url: str, tmp_path: Path) -> None:
     """101 records (added through the catalog: paging needs no files)."""
     client = make_client(**environ(tmp_path, catalog_url))
-    catalog = app_services(client).catalog
+    records = app_context(client).records
     start = datetime(2022, 1, 1, tzinfo=UTC)
     for i in range(101):
-        catalog.add(NewImage(key=f"bulk/{i:03d}.jpg", format="jpeg", width=1, height=1,
-                             bytes=1, sha256="0" * 64, variants=(),
-                             created_at=start.replace(minute=i % 60, hour=i // 60),
-                             data={"i": i}),
-                    status=ImageStatus.ACTIVE, published_at=start)
+        records.save(ImageRecord(key=f"bulk/{i:03d}.jpg", status=ImageStatus.ACTIVE.value,
+                                 format="jpeg", width=1, height=1, bytes=1, sha256="0" * 64,
+                                 variants=[], data={"i": i},
+                                 created_at=start.replace(minute=i % 60, hour=i // 60),
+                                 published_at=start))
 
     first = client.get("/images").json()
     rest = client.get("/images", params={"cursor": first["next_cursor"]}).json()

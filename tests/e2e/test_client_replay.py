@@ -17,7 +17,7 @@ import yaml
 
 from tests import imagegen
 from tests.conftest import SECRET
-from tests.e2e.server import Launch, free_port, imagehost_command, server_environ, serving
+from tests.kit.serve import Launch, free_port, imagehost_command, server_environ, serving
 
 BROWSER_ORIGIN = "https://www.camptocamp.org"
 JWT_HEADER = 'JWT token="eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl"'

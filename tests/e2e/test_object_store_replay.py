@@ -22,9 +22,9 @@ from sqlalchemy.engine import make_url
 
 from tests import imagegen
 from tests.conftest import SECRET
-from tests.e2e.server import Launch, clean_environ, serving
 from tests.e2e.test_client_replay import BROWSER_ORIGIN, JWT_HEADER
-from tests.services import (
+from tests.kit.serve import Launch, clean_environ, serving
+from tests.kit.servers import (
     Buckets,
     FreshPostgresDatabase,
     SwiftServer,

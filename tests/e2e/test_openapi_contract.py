@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from tests import imagegen
-from tests.e2e.server import Launch, server_environ, serving
+from tests.kit.serve import Launch, server_environ, serving
 
 ADMIN_KEY = "contract-admin-key"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -53,7 +53,7 @@ SCHEMATHESIS_TIMEOUT = 600
 @pytest.fixture(params=["sqlite", "postgresql"])
 def contract_server(request: pytest.FixtureRequest,
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """The server on SQLite, then on PostgreSQL (a fresh database from tests.services)."""
+    """The server on SQLite, then on PostgreSQL (a fresh database from tests.kit.servers)."""
     root = tmp_path_factory.mktemp(f"contract-{request.param}")
     database = {"DATABASE_URL": request.getfixturevalue("postgres_url")} \
         if request.param == "postgresql" else {}

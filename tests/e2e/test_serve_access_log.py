@@ -10,7 +10,7 @@ import httpx
 import yaml
 
 from tests.conftest import SECRET
-from tests.e2e.server import Launch, clean_environ, serving
+from tests.kit.serve import Launch, clean_environ, serving
 
 ACCESS_LINE = '"GET /health'
 

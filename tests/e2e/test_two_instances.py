@@ -20,7 +20,6 @@ import pytest
 
 from tests import imagegen
 from tests.conftest import SECRET
-from tests.e2e.server import clean_environ, imagehost_command
 from tests.e2e.test_object_store_replay import (
     Backend,
     Server,
@@ -32,7 +31,8 @@ from tests.e2e.test_object_store_replay import (
     stored,
     v6_api_publish,
 )
-from tests.services import SwiftServer
+from tests.kit.serve import clean_environ, imagehost_command
+from tests.kit.servers import SwiftServer
 
 CLI_TIMEOUT = 60
 

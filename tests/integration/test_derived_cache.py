@@ -5,6 +5,7 @@ the source ladder, and the cache store on the real S3 API (Swift)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
 import time
@@ -22,12 +23,12 @@ from imagehost.imaging.derivation import Derivation, parse_derivation, resolve
 from imagehost.imaging.formats import ImageFormat
 from imagehost.imaging.render import render_derivation
 from imagehost.imaging.variants import variant_key
+from imagehost.service.context import ServiceContext
 from imagehost.service.derived import derive_image, record_info
 from imagehost.service.derived_cache import DiskTier, MemoryTier, cache_key
-from imagehost.web.state import Services
 from tests import imagegen
-from tests.conftest import SECRET, app_services, files_under
-from tests.services import Buckets, SwiftServer
+from tests.conftest import SECRET, app_context, files_under
+from tests.kit.servers import Buckets, SwiftServer
 
 ADMIN = {"Authorization": f"Bearer {SECRET}"}
 JPEG = imagegen.photo_jpeg(400, 300)
@@ -35,14 +36,10 @@ SOURCE = "x-imagehost-source"
 
 
 @pytest.fixture
-def make(make_client: Callable[..., TestClient], tmp_path: Path) -> Callable[..., TestClient]:
-    """A client (a new app instance each call) on this test's folders and catalog."""
-
-    def build(**extra: str) -> TestClient:
-        return make_client(**{"CACHE_FOLDER": str(tmp_path / "cache"),
-                              "DISK_CACHE_FOLDER": str(tmp_path / "derived"), **extra})
-
-    return build
+def make(make_client: Callable[..., TestClient]) -> Callable[..., TestClient]:
+    """A client (a new app instance each call) on this test's folders and catalog: the cache
+    store in tmp_path/cache, the disk tier in tmp_path/derived (tests.kit.environ)."""
+    return make_client
 
 
 def upload(client: TestClient, content: bytes, path: str) -> dict[str, Any]:
@@ -76,8 +73,8 @@ def store_keys(root: Path, record_id: int) -> list[str]:
     return [p for p in files_under(root) if p.startswith(f"derived/{record_id}/")]
 
 
-def memory_keys(svc: Services, record_id: int) -> list[str]:
-    memory = svc.derived.cache.memory
+def memory_keys(ctx: ServiceContext, record_id: int) -> list[str]:
+    memory = ctx.cache.memory
     assert memory is not None
     return [k for k in memory._items if k.startswith(f"derived/{record_id}/")]
 
@@ -95,7 +92,7 @@ def test_first_request_renders_then_memory(make: Callable[..., TestClient],
     assert (metric(client, "rendered"), metric(client, "memory")) == (1, 1)
     key = cache_key(record["id"], record["sha256"], "w120_inside_q82.jpg")
     # written through to every tier
-    assert memory_keys(app_services(client), record["id"]) == [key]
+    assert memory_keys(app_context(client), record["id"]) == [key]
     assert len(derived_files(tmp_path / "derived", record["id"])) == 1
     assert (tmp_path / "cache" / key).read_bytes() == first.content
 
@@ -175,16 +172,24 @@ def test_memory_tier_evicts_the_least_recently_used_by_bytes() -> None:
     assert tier.get("derived/2/abc/other.jpg") == b"y" * 100
 
 
+def used_in_order(tier: DiskTier, keys: list[str], since: float) -> None:
+    """Give the files of `keys` modification times one second apart from `since` on, in the
+    order given (the least recently used first): the tier's LRU clock, set explicitly instead
+    of sleeping between file-system timestamps."""
+    for offset, key in enumerate(keys):
+        os.utime(tier.path(key), (since + offset, since + offset))
+
+
 def test_disk_tier_evicts_the_least_recently_used_and_rebuilds_its_index(tmp_path: Path) -> None:
     root = tmp_path / "disk"
     tier = DiskTier(root, 8000)                   # items up to 1000 bytes
     keys = [f"derived/{1 + i % 2}/abc/k{i}.jpg" for i in range(9)]
+    an_hour_ago = time.time() - 3600
     for i, key in enumerate(keys[:8]):
         tier.put(key, bytes([i]) * 900)
-        time.sleep(0.02)                          # distinct modification times
+    used_in_order(tier, keys[:8], an_hour_ago)    # distinct modification times
     assert tier.bytes == 7200
     assert tier.get(keys[0]) == b"\x00" * 900     # touched: now the most recent
-    time.sleep(0.02)
     tier.put(keys[8], b"\x08" * 900)              # 8100 > 8000: evict down to 90 %
     assert tier.get(keys[1]) is None
     assert not tier.path(keys[1]).exists()
@@ -194,11 +199,11 @@ def test_disk_tier_evicts_the_least_recently_used_and_rebuilds_its_index(tmp_pat
     tier.put("derived/1/abc/big.jpg", b"x" * 1001)
     assert tier.get("derived/1/abc/big.jpg") is None
     # a new tier on the same folder (a restart) finds everything, ignoring temporary files
+    used_in_order(tier, [keys[0], *keys[2:]], an_hour_ago)    # as just read: keys[8] last
     (root / "1" / ".tmpabandoned").write_bytes(b"z" * 5000)
     rebuilt = DiskTier(root, 8000)
     assert rebuilt.bytes == 7200
-    assert rebuilt.get(keys[3]) == b"\x03" * 900
-    time.sleep(0.02)
+    assert rebuilt.get(keys[3]) == b"\x03" * 900  # touched: now among the most recent
     assert rebuilt.get(keys[0]) == b"\x00" * 900
     # ... and evicts the oldest at start when the bound has shrunk
     smaller = DiskTier(root, 3000)                # keep at most 2700 bytes: 3 items
@@ -214,26 +219,26 @@ def test_disk_tier_evicts_the_least_recently_used_and_rebuilds_its_index(tmp_pat
 
 def test_delete_purges_every_tier(make: Callable[..., TestClient], tmp_path: Path) -> None:
     client = make()
-    svc = app_services(client)
+    ctx = app_context(client)
     record = upload(client, imagegen.jpeg_with_exif(300, 400, orientation=6), "purge/gone.jpg")
     keep = upload(client, imagegen.photo_jpeg(200, 150), "purge/kept.jpg")
     for params in ({"w": 100}, {"w": 80, "format": "webp"}, {"meta": "true"}):
         assert get(client, record["id"], **params).status_code == 200
     assert get(client, keep["id"], w=100).status_code == 200
-    assert len(memory_keys(svc, record["id"])) == 3
+    assert len(memory_keys(ctx, record["id"])) == 3
     assert len(derived_files(tmp_path / "derived", record["id"])) == 3
     assert len(store_keys(tmp_path / "cache", record["id"])) == 3
-    disk_bytes = svc.derived.cache.disk.bytes
+    disk_bytes = ctx.cache.disk.bytes
     response = client.delete(f"/images/{record['id']}", headers=ADMIN)
     assert response.status_code == 200, response.text
-    assert memory_keys(svc, record["id"]) == []
+    assert memory_keys(ctx, record["id"]) == []
     assert derived_files(tmp_path / "derived", record["id"]) == []
     assert not (tmp_path / "derived" / str(record["id"])).exists()
     assert store_keys(tmp_path / "cache", record["id"]) == []
-    assert svc.derived.cache.disk.bytes < disk_bytes
+    assert ctx.cache.disk.bytes < disk_bytes
     assert get(client, record["id"], w=100).status_code == 404
     # the other image's derivatives stay
-    assert len(memory_keys(svc, keep["id"])) == 1
+    assert len(memory_keys(ctx, keep["id"])) == 1
     assert len(store_keys(tmp_path / "cache", keep["id"])) == 1
     assert get(client, keep["id"], w=100).headers[SOURCE] == "memory"
 
@@ -241,7 +246,7 @@ def test_delete_purges_every_tier(make: Callable[..., TestClient], tmp_path: Pat
 def test_a_replaced_image_never_serves_its_old_derivatives(make: Callable[..., TestClient],
                                                            tmp_path: Path) -> None:
     client = make()
-    svc = app_services(client)
+    ctx = app_context(client)
     old = upload(client, JPEG, "replace/r.jpg")
     before = get(client, old["id"], w=100)
     assert before.headers[SOURCE] == "rendered"
@@ -252,7 +257,7 @@ def test_a_replaced_image_never_serves_its_old_derivatives(make: Callable[..., T
     new = put.json()
     assert new["id"] == old["id"] and new["sha256"] != old["sha256"]
     old_key = cache_key(old["id"], old["sha256"], "w100_inside_q82.jpg")
-    assert memory_keys(svc, old["id"]) == []
+    assert memory_keys(ctx, old["id"]) == []
     assert not (tmp_path / "cache" / old_key).exists()
     assert store_keys(tmp_path / "cache", old["id"]) == []
     after = get(client, old["id"], w=100)
@@ -274,17 +279,27 @@ def test_a_replaced_image_never_serves_its_old_derivatives(make: Callable[..., T
 def test_concurrent_identical_requests_render_once(make: Callable[..., TestClient],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     client = make()
+    ctx = app_context(client)
     record = upload(client, imagegen.photo_jpeg(800, 600), "burst.jpg")
     calls: list[str] = []
+    asked: list[str] = []
     lock = threading.Lock()
     real = derived_service.render_derivation
+    real_pending = ctx.single_flight.pending
+
+    def counted_pending(key: str) -> bool:
+        asked.append(key)                         # a request about to lead or join the render
+        return real_pending(key)
 
     def slow_render(*args: Any, **kwargs: Any) -> bytes:
         with lock:
             calls.append(threading.current_thread().name)
-        time.sleep(0.3)                           # long enough for every request to arrive
+        deadline = time.monotonic() + 10          # until every request waits for this render
+        while len(asked) < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)
         return real(*args, **kwargs)
 
+    monkeypatch.setattr(ctx.single_flight, "pending", counted_pending)
     monkeypatch.setattr(derived_service, "render_derivation", slow_render)
     rendered_before = metric(client, "rendered")
 
@@ -299,8 +314,8 @@ def test_concurrent_identical_requests_render_once(make: Callable[..., TestClien
     assert [r.status_code for r in responses] == [200] * 8
     assert len({r.content for r in responses}) == 1
     assert size(responses[0].content) == (333, 250)
-    assert len(calls) == 1
-    assert len(app_services(client).single_flight) == 0
+    assert len(asked) == 8 and len(calls) == 1
+    assert len(ctx.single_flight) == 0
     assert metric(client, "rendered") == rendered_before + 1
 
 
@@ -320,15 +335,16 @@ def test_concurrent_failures_are_shared_and_not_cached(make: Callable[..., TestC
     responses = asyncio.run(burst())
     assert all(400 <= r.status_code < 600 for r in responses)
     assert all(r.json()["error"] for r in responses)
-    assert len(app_services(client).single_flight) == 0
-    assert memory_keys(app_services(client), record["id"]) == []
+    assert len(app_context(client).single_flight) == 0
+    assert memory_keys(app_context(client), record["id"]) == []
     assert store_keys(tmp_path / "cache", record["id"]) == []
 
 
 # -- the source ladder -------------------------------------------------------------------------
 
-def resolved(svc: Services, query: list[tuple[str, str]], source: ImageFormat) -> Derivation:
-    settings = svc.settings
+def resolved(ctx: ServiceContext, query: list[tuple[str, str]],
+             source: ImageFormat) -> Derivation:
+    settings = ctx.settings
     derivation = parse_derivation(query, max_side=settings.derived_max_side,
                                   thumbnail_size=settings.thumbnail_size,
                                   thumbnail_enhancements=settings.thumbnail_enhancements)
@@ -338,14 +354,14 @@ def resolved(svc: Services, query: list[tuple[str, str]], source: ImageFormat) -
 def test_the_source_ladder_renders_from_the_smallest_sufficient_variant(
         make: Callable[..., TestClient], tmp_path: Path) -> None:
     client = make(MEMORY_CACHE_BYTES="0", DISK_CACHE_BYTES="0")
-    svc = app_services(client)
+    ctx = app_context(client)
     original = imagegen.photo_jpeg(4000, 3000)
     record = upload(client, original, "ladder/big.jpg")
     response = get(client, record["id"], w=512)
     assert response.headers[SOURCE] == "rendered"
     assert size(response.content) == (512, 384)
-    catalog_record = svc.records.get(record["id"])
-    specs = {s.suffix: s for s in svc.policy.specs}
+    catalog_record = ctx.records.get(record["id"])
+    specs = {s.suffix: s for s in ctx.policy.specs}
     bi = variant_key("ladder/big.jpg", specs["BI"])
     mi = variant_key("ladder/big.jpg", specs["MI"])
     expectations = [
@@ -359,29 +375,30 @@ def test_the_source_ladder_renders_from_the_smallest_sufficient_variant(
          (200, 200)),
     ]
     for query, source_key, expected in expectations:
-        derivation = resolved(svc, [*query, ("quality", "77")], ImageFormat.JPEG)
-        derived = derive_image(catalog_record, derivation, svc.derived)
+        derivation = resolved(ctx, [*query, ("quality", "77")], ImageFormat.JPEG)
+        derived = derive_image(ctx, catalog_record, derivation)
         assert derived.source == f"rendered from {source_key}", query
         assert size(derived.data) == expected == derivation.output_size(4000, 3000), query
         # the size computed from the original is the size a render from the original gives
         direct = render_derivation(original, record_info(catalog_record),
-                                   record_info(catalog_record), derivation)
+                                   record_info(catalog_record), derivation,
+                                   avif_effort=ctx.settings.avif_effort)
         assert size(direct) == expected, query
     # a cached answer names its tier
-    again = derive_image(catalog_record, resolved(svc, [("w", "300"), ("quality", "77")],
-                                                  ImageFormat.JPEG), svc.derived)
+    again = derive_image(ctx, catalog_record, resolved(ctx, [("w", "300"), ("quality", "77")],
+                                                       ImageFormat.JPEG))
     assert again.source == "store"
 
 
 def test_the_ladder_falls_back_to_the_original_when_a_variant_is_missing(
         make: Callable[..., TestClient], tmp_path: Path) -> None:
     client = make()
-    svc = app_services(client)
+    ctx = app_context(client)
     record = upload(client, imagegen.photo_jpeg(1000, 750), "ladder/gap.jpg")
-    mi = variant_key("ladder/gap.jpg", next(s for s in svc.policy.specs if s.suffix == "MI"))
+    mi = variant_key("ladder/gap.jpg", next(s for s in ctx.policy.specs if s.suffix == "MI"))
     (tmp_path / "active" / mi).unlink()
-    derived = derive_image(svc.records.get(record["id"]),
-                           resolved(svc, [("w", "300")], ImageFormat.JPEG), svc.derived)
+    derived = derive_image(ctx, ctx.records.get(record["id"]),
+                           resolved(ctx, [("w", "300")], ImageFormat.JPEG))
     assert derived.source == "rendered from ladder/gap.jpg"
     assert size(derived.data) == (300, 225)
 

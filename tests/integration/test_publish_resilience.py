@@ -4,6 +4,7 @@ object store going down, and publish racing the expiry of old uploads."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -20,14 +21,14 @@ from botocore.exceptions import ClientError
 from imagehost.catalog.models import ImageStatus
 from imagehost.config import Settings
 from imagehost.errors import NotFound, StoreUnavailable
+from imagehost.runtime import build_context, close_context
+from imagehost.service.context import ServiceContext
 from imagehost.service.expiry import ExpiryReport, expire_incoming
 from imagehost.service.publishing import publish_image
 from imagehost.service.uploads import upload_image
 from imagehost.storage.base import Store
-from imagehost.web.app import build_services
-from imagehost.web.state import Services
 from tests import imagegen
-from tests.services import Buckets, SwiftServer
+from tests.kit.servers import Buckets, SwiftServer
 
 #: Seconds publish may take to give up on a store that went down (connect timeout 2 s and
 #: 2 attempts per call in the test environment, a few calls at most).
@@ -74,47 +75,44 @@ def digests(client: Any, bucket: str, keys: list[str]) -> dict[str, str]:
 
 
 @pytest.fixture
-def make_services(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Services]]:
-    built: list[Services] = []
+def make_context(make_settings: Callable[..., Settings]
+                 ) -> Iterator[Callable[..., ServiceContext]]:
+    built: list[ServiceContext] = []
 
-    def make(**environ: str) -> Services:
-        svc = build_services(make_settings(**environ))
-        built.append(svc)
-        return svc
+    def make(**environ: str) -> ServiceContext:
+        ctx = build_context(make_settings(**environ))
+        built.append(ctx)
+        return ctx
 
     yield make
-    for svc in built:
-        svc.pool.shutdown()
-        svc.catalog.engine.dispose()
+    for ctx in built:
+        close_context(ctx)
 
 
 @pytest.fixture
-def s3_services(make_services: Callable[..., Services], s3_environ: dict[str, str],
-                postgres_url: str) -> Services:
-    return make_services(**s3_environ, DATABASE_URL=postgres_url)
+def s3_ctx(make_context: Callable[..., ServiceContext], s3_environ: dict[str, str],
+           postgres_url: str) -> ServiceContext:
+    return make_context(**s3_environ, DATABASE_URL=postgres_url)
 
 
-def upload(svc: Services, data: bytes, now: datetime | None = None) -> str:
-    return upload_image(data, policy=svc.policy, incoming=svc.stores.incoming,
-                        catalog=svc.catalog, now=now).key
+def upload(ctx: ServiceContext, data: bytes, now: datetime | None = None) -> str:
+    return upload_image(ctx, data, now=now).key
 
 
-def publish(svc: Services, key: str, **overrides: Any) -> None:
-    args: dict[str, Any] = {"policy": svc.policy, "incoming": svc.stores.incoming,
-                            "active": svc.stores.active, "catalog": svc.catalog}
-    publish_image(key, **(args | overrides))
+def publish(ctx: ServiceContext, key: str) -> None:
+    publish_image(ctx, key)
 
 
 # ---------------------------------------------------------------------------- upload, publish
 
 
 def test_upload_then_publish_moves_the_objects_between_buckets(
-        s3_services: Services, swift: SwiftServer, buckets: Buckets) -> None:
+        s3_ctx: ServiceContext, swift: SwiftServer, buckets: Buckets) -> None:
     s3 = swift.s3_client()
-    cache_control = s3_services.settings.cache_control
+    cache_control = s3_ctx.settings.cache_control
     uploads = {".jpg": imagegen.photo_jpeg(640, 480), ".png": imagegen.photo_png(320, 240),
                ".svg": imagegen.svg(300, 200)}
-    keys = {ext: upload(s3_services, data) for ext, data in uploads.items()}
+    keys = {ext: upload(s3_ctx, data) for ext, data in uploads.items()}
 
     every = {k for key in keys.values() for k in image_keys(key)}
     assert present(s3, buckets.incoming, every) == every
@@ -134,12 +132,12 @@ def test_upload_then_publish_moves_the_objects_between_buckets(
             head = s3.head_object(Bucket=buckets.incoming, Key=variant)
             assert head["ContentType"] == ("image/png" if ext == ".png" else "image/jpeg")
             assert head["CacheControl"] == cache_control
-        record = s3_services.catalog.get(key)
+        record = s3_ctx.records.by_file(key)
         assert record is not None and record.status == ImageStatus.INCOMING.value
     jpg = keys[".jpg"]
     uploaded = digests(s3, buckets.incoming, image_keys(jpg))
 
-    publish(s3_services, jpg)
+    publish(s3_ctx, jpg)
 
     assert present(s3, buckets.active, every) == set(image_keys(jpg))
     assert digests(s3, buckets.active, image_keys(jpg)) == uploaded
@@ -148,7 +146,7 @@ def test_upload_then_publish_moves_the_objects_between_buckets(
         head = s3.head_object(Bucket=buckets.active, Key=key)
         assert head["ContentType"] == "image/jpeg"
         assert head["CacheControl"] == cache_control
-    record = s3_services.catalog.get(jpg)
+    record = s3_ctx.records.by_file(jpg)
     assert record is not None and record.status == "active" and record.published_at
     anonymous = httpx.get(swift.public_url(buckets.active, jpg), timeout=10)
     assert anonymous.status_code == 200
@@ -184,36 +182,38 @@ class StopsTheStoreOnFirstDelete:
 
 @pytest.mark.parametrize("backend", ["s3", "swift"])
 def test_publish_completes_after_the_store_went_down_mid_way(
-        backend: str, request: pytest.FixtureRequest, make_services: Callable[..., Services],
-        postgres_url: str, swift: SwiftServer, buckets: Buckets) -> None:
+        backend: str, request: pytest.FixtureRequest,
+        make_context: Callable[..., ServiceContext], postgres_url: str, swift: SwiftServer,
+        buckets: Buckets) -> None:
     environ: dict[str, str] = request.getfixturevalue(f"{backend}_environ")
-    svc = make_services(**environ, DATABASE_URL=postgres_url)
+    ctx = make_context(**environ, DATABASE_URL=postgres_url)
     s3 = swift.s3_client()
-    key = upload(svc, imagegen.photo_jpeg(800, 600))
+    key = upload(ctx, imagegen.photo_jpeg(800, 600))
     uploaded = digests(s3, buckets.incoming, image_keys(key))
     assert len(uploaded) == 4
-    failing = StopsTheStoreOnFirstDelete(svc.stores.incoming, swift)
+    failing = StopsTheStoreOnFirstDelete(ctx.stores.incoming, swift)
+    broken = dataclasses.replace(ctx, stores=dataclasses.replace(ctx.stores, incoming=failing))
 
     try:
         started = time.monotonic()
         with pytest.raises(StoreUnavailable):
-            publish(svc, key, incoming=failing)
+            publish(broken, key)
         elapsed = time.monotonic() - started - failing.stop_seconds
         assert failing.deletes == 1
         assert elapsed < STORE_DOWN_BUDGET, f"publish took {elapsed:.1f} s to give up"
     finally:
         swift.start_proxy()
 
-    record = svc.catalog.get(key)
+    record = ctx.records.by_file(key)
     assert record is not None and record.status == "incoming"  # not marked before the move
     assert present(s3, buckets.active, image_keys(key)) == set(image_keys(key))  # copies done
 
-    publish(svc, key)
+    publish(ctx, key)
 
     assert present(s3, buckets.active, image_keys(key)) == set(image_keys(key))
     assert digests(s3, buckets.active, image_keys(key)) == uploaded
     assert present(s3, buckets.incoming, image_keys(key)) == set()
-    record = svc.catalog.get(key)
+    record = ctx.records.by_file(key)
     assert record is not None and record.status == "active" and record.published_at
 
 
@@ -227,9 +227,9 @@ class KeyState:
     status: str | None
 
 
-def key_state(key: str, svc: Services, active: set[str], incoming: set[str]) -> KeyState:
+def key_state(key: str, ctx: ServiceContext, active: set[str], incoming: set[str]) -> KeyState:
     wanted = set(image_keys(key))
-    record = svc.catalog.get(key)
+    record = ctx.records.by_file(key)
     return KeyState(frozenset(active & wanted), frozenset(incoming & wanted),
                     record.status if record else None)
 
@@ -247,13 +247,13 @@ def check_consistent(key: str, state: KeyState) -> str:
 
 
 def test_publish_racing_expire_leaves_every_image_in_one_consistent_state(
-        s3_services: Services, swift: SwiftServer, buckets: Buckets) -> None:
+        s3_ctx: ServiceContext, swift: SwiftServer, buckets: Buckets) -> None:
     s3 = swift.s3_client()
     three_hours_ago = datetime.now(UTC) - timedelta(hours=3)
     images = [imagegen.photo_jpeg(240 + index, 180) if index % 2 else
               imagegen.photo_png(200, 150 + index) for index in range(20)]
     with ThreadPoolExecutor(4) as pool:
-        keys = list(pool.map(lambda data: upload(s3_services, data, now=three_hours_ago),
+        keys = list(pool.map(lambda data: upload(s3_ctx, data, now=three_hours_ago),
                              images))
     originals = {key: hashlib.sha256(data).hexdigest()
                  for key, data in zip(keys, images, strict=True)}
@@ -267,9 +267,7 @@ def test_publish_racing_expire_leaves_every_image_in_one_consistent_state(
     def expire() -> None:
         try:
             start.wait(timeout=30)
-            expiry.append(expire_incoming(
-                older_than=2 * 3600, policy=s3_services.policy,
-                incoming=s3_services.stores.incoming, catalog=s3_services.catalog))
+            expiry.append(expire_incoming(s3_ctx, older_than=2 * 3600))
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -278,7 +276,7 @@ def test_publish_racing_expire_leaves_every_image_in_one_consistent_state(
             start.wait(timeout=30)
             for key in sorted(keys, reverse=True):  # expire goes in key order: they meet
                 try:
-                    publish(s3_services, key)
+                    publish(s3_ctx, key)
                     outcomes[key] = "200"
                 except NotFound:
                     outcomes[key] = "404"
@@ -295,7 +293,7 @@ def test_publish_racing_expire_leaves_every_image_in_one_consistent_state(
     assert len(expiry) == 1 and len(outcomes) == len(keys)
 
     active, incoming = present(s3, buckets.active, every), present(s3, buckets.incoming, every)
-    states = {key: check_consistent(key, key_state(key, s3_services, active, incoming))
+    states = {key: check_consistent(key, key_state(key, s3_ctx, active, incoming))
               for key in keys}
     published = [key for key, state in states.items() if state == "published"]
     assert active == {k for key in published for k in image_keys(key)}

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,74 +19,30 @@ import pyvips
 import yaml
 from sqlalchemy import create_engine, text
 
-from imagehost.config import CONFIG_FILE_VARIABLE, Settings
 from tests import imagegen
+from tests.kit.cli import (
+    CLI_TIMEOUT,
+    clean_environ,
+    command,
+    describe,
+    kill,
+    run_cli,
+    start_cli,
+    wait_for,
+)
+from tests.kit.environ import local_environ as kit_local_environ
 
-CLI_TIMEOUT = 120
+__all__ = ["CLI_TIMEOUT", "clean_environ", "command", "describe", "kill", "run_cli",
+           "start_cli", "wait_for"]
+
 DEFAULT_SUFFIXES = ("BI", "MI", "SI")
 
-# --- the CLI --------------------------------------------------------------------------------
-
-
-def clean_environ(**overrides: str) -> dict[str, str]:
-    """The process environment without any imagehost setting (BROKER_URL included, so a job
-    never goes to Celery by accident), plus `overrides`."""
-    ours = {name.upper() for name in Settings.model_fields} | {CONFIG_FILE_VARIABLE}
-    base = {k: v for k, v in os.environ.items() if k not in ours}
-    return base | {"EXPIRE_INTERVAL": "0", "PYTHONUNBUFFERED": "1"} | overrides
+# --- the CLI ---------------------------------------------------------------------------------
 
 
 def local_environ(root: Path, database_url: str, **overrides: str) -> dict[str, str]:
     """Local stores under `root`, the catalog at `database_url`."""
-    return clean_environ(**{
-        "STORAGE_BACKEND": "local",
-        "TEMP_FOLDER": str(root / "temp"),
-        "INCOMING_FOLDER": str(root / "incoming"),
-        "ACTIVE_FOLDER": str(root / "active"),
-        "CACHE_FOLDER": str(root / "cache"),
-        "DISK_CACHE_FOLDER": str(root / "derived"),
-        "DATABASE_URL": database_url,
-    } | overrides)
-
-
-def command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "imagehost.cli", *args]
-
-
-def run_cli(args: Iterable[str], environ: dict[str, str], cwd: Path,
-            timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command(*args), env=environ, cwd=cwd, text=True,
-                          capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def describe(result: subprocess.CompletedProcess[str]) -> str:
-    """For assertion messages: exit status and the ends of both outputs."""
-    return (f"exit {result.returncode}\n--- stdout\n{result.stdout[-3000:]}\n"
-            f"--- stderr\n{result.stderr[-3000:]}")
-
-
-def start_cli(args: Iterable[str], environ: dict[str, str], cwd: Path,
-              log: Path) -> subprocess.Popen[bytes]:
-    """The CLI in the background, both outputs into `log`, in a session of its own."""
-    with log.open("ab") as out:
-        return subprocess.Popen(command(*args), env=environ, cwd=cwd, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-
-
-def kill(process: subprocess.Popen[Any] | None, sig: int = signal.SIGKILL,
-         timeout: float = 20) -> None:
-    """Signal one process we started (by its PID) and reap it; a no-op once it has exited."""
-    if process is None or process.poll() is not None:
-        return
-    try:
-        process.send_signal(sig)
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=timeout)
-    except ProcessLookupError:
-        pass
+    return kit_local_environ(root, DATABASE_URL=database_url, **overrides)
 
 
 _JOB_LINE = re.compile(r"^job (\d+): (\w+): items (\d+), done (\d+), skipped (\d+), "
@@ -129,19 +82,6 @@ def job_started(log: Path, kind: str) -> int | None:
         return None
     found = re.search(rf"{kind}: job (\d+) started", log.read_text(errors="replace"))
     return int(found.group(1)) if found else None
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str,
-             interval: float = 0.1) -> Any:
-    """Poll until `condition()` is truthy (and return it); fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 # --- images ---------------------------------------------------------------------------------
@@ -468,30 +408,21 @@ def seed_images(environ: dict[str, str], images: Iterable[Seed], *,
     and, with `record`, catalog it, as uploads and publishes would have."""
     from datetime import UTC
 
-    from imagehost.catalog.images import NewImage
     from imagehost.catalog.models import ImageStatus
     from imagehost.config import load_settings
-    from imagehost.jobs.context import build_job_context
+    from imagehost.runtime import open_context
     from imagehost.service.processing import process_upload
-    from imagehost.service.uploads import store_all
+    from imagehost.service.storing import store_all, store_image
 
-    ctx = build_job_context(load_settings(environ))
-    try:
+    with open_context(load_settings(environ)) as ctx:
         for image in images:
             status = ImageStatus(image.status)
             processed = process_upload(image.data, ctx.policy)
-            store = ctx.stores.active if status is ImageStatus.ACTIVE else ctx.stores.incoming
-            store_all(store, [*processed.variant_objects(image.key),
-                              (image.key, processed.original,
-                               processed.info.format.content_type)])
-            if record:
-                info = processed.info
-                published = image.published_at or (
-                    datetime.now(UTC) if status is ImageStatus.ACTIVE else None)
-                ctx.catalog.add(NewImage(image.key, info.format.value, info.width, info.height,
-                                         len(processed.original), processed.sha256,
-                                         ctx.policy.variant_keys(image.key),
-                                         datetime.now(UTC)),
-                                status, published_at=published)
-    finally:
-        ctx.catalog.engine.dispose()
+            now = datetime.now(UTC)
+            if not record:
+                store_all(ctx.store_for(status), processed.objects(image.key))
+                continue
+            stored = store_image(ctx, image.key, processed, status, now=now)
+            if image.published_at is not None:
+                stored.record.published_at = image.published_at
+                ctx.records.save(stored.record)

@@ -41,7 +41,7 @@ from tests.jobs import (
     variant_keys,
     write_tree,
 )
-from tests.services import S3_GROUP, V5_TABLE, Buckets, FreshPostgresDatabase, SwiftServer
+from tests.kit.servers import S3_GROUP, V5_TABLE, Buckets, FreshPostgresDatabase, SwiftServer
 
 UNRELATED = "1300000000_1.jpg"
 """An original of the active store that is not in the v5 listing: never touched."""

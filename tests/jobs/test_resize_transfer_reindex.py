@@ -40,7 +40,7 @@ from tests.jobs import (
     variant_keys,
     write_tree,
 )
-from tests.services import S3_GROUP, Buckets, SwiftServer, _empty_and_delete, unique_name
+from tests.kit.servers import S3_GROUP, Buckets, SwiftServer, _empty_and_delete, unique_name
 
 # --- resize -------------------------------------------------------------------------------
 

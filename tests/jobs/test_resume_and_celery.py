@@ -44,7 +44,7 @@ from tests.jobs import (
     wait_for,
     write_tree,
 )
-from tests.services import FreshPostgresDatabase
+from tests.kit.servers import FreshPostgresDatabase
 
 ITEMS = 60
 KILL_AFTER = 12

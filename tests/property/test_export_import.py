@@ -35,7 +35,8 @@ from imagehost.config import Settings
 from imagehost.web.app import create_app
 from tests import imagegen
 from tests.conftest import SECRET
-from tests.services import FreshPostgresDatabase
+from tests.kit.environ import local_settings
+from tests.kit.servers import FreshPostgresDatabase
 
 ADMIN = {"Authorization": f"Bearer {SECRET}"}
 COMPARED = ("id", "file", "time", "data", "status", "format", "width", "height", "bytes",
@@ -140,11 +141,12 @@ def planned(data: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[Planne
 @contextlib.contextmanager
 def service(make_settings: Callable[..., Settings], root: Path, auto_orient: bool,
             database_url: str | None = None) -> Iterator[TestClient]:
-    settings_ = make_settings(
-        TEMP_FOLDER=str(root / "temp"), INCOMING_FOLDER=str(root / "incoming"),
-        ACTIVE_FOLDER=str(root / "active"),
-        DATABASE_URL=database_url or f"sqlite:///{root / 'catalog.db'}",
-        AUTO_ORIENT_ORIGINAL="1" if auto_orient else "0")
+    """A service with every folder (caches included) and, unless told, its catalog under
+    `root`."""
+    environ = local_settings(root) | {"AUTO_ORIENT_ORIGINAL": "1" if auto_orient else "0"}
+    if database_url:
+        environ["DATABASE_URL"] = database_url
+    settings_ = make_settings(**environ)
     with TestClient(create_app(settings_), raise_server_exceptions=False) as client:
         yield client
 
@@ -238,7 +240,7 @@ def round_trip(make_settings: Callable[..., Settings], root: Path, plans: list[P
         response = target.post("/images", headers=ADMIN, files={
             "image": ("x", imagegen.photo_png(8, 8), "image/png")})
         assert response.status_code == 201, response.text
-        assert response.json()["id"] > max(r["id"] for r in kept) if kept else True
+        assert response.json()["id"] > max((r["id"] for r in kept), default=0)
 
 
 # ---------------------------------------------------------------------------- tests

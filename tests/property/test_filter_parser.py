@@ -43,7 +43,7 @@ from imagehost.catalog.filters import (
 from imagehost.catalog.models import ImageRecord
 from imagehost.catalog.records import RecordCatalog
 from imagehost.errors import BadRequest
-from tests.services import FreshPostgresDatabase
+from tests.kit.servers import FreshPostgresDatabase
 
 RESERVED = tuple(sorted({"from", "to", "status", "file", "regex", "ids", "sort", "skip", "limit",
                         "cursor", "select", "all"} | filters._RESERVED))
@@ -125,7 +125,7 @@ def postgresql_catalog(postgres_server_url: str) -> Iterator[RecordCatalog]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def seeded(request: pytest.FixtureRequest) -> RecordCatalog:
-    """The seeded catalog on each database, as tests.services.catalog_url parametrizes; one
+    """The seeded catalog on each database, as tests.kit.servers.catalog_url parametrizes; one
     database per module and dialect (a database per test made this file 3 times slower)."""
     return request.getfixturevalue(f"{request.param}_catalog")
 

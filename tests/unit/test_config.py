@@ -48,7 +48,9 @@ def test_environment_overrides_yaml_which_overrides_defaults(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(("environ", "expected"), [
     ({"STORAGE_BACKEND": "ftp"}, "STORAGE_BACKEND='ftp': allowed values: 'local'"),
-    ({"AUTO_ORIENT_ORIGINAL": "yes please"}, "AUTO_ORIENT_ORIGINAL='yes please': expected 1"),
+    ({"AUTO_ORIENT_ORIGINAL": "yes please"},
+     r"AUTO_ORIENT_ORIGINAL='yes please': 'yes please' is not a boolean \(true/false, 1/0, "
+     r"yes/no, on/off\)"),
     ({"MAX_PIXELS": "0"}, "MAX_PIXELS='0'"),
     ({"EXPIRE_AFTER": "soon"}, "EXPIRE_AFTER='soon': 'soon' is not a duration"),
     ({"ROUTE_PREFIX": "images"}, "ROUTE_PREFIX='images': must start with /"),

@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from imagehost.config import load_settings
 from imagehost.errors import BadRequest
 from imagehost.imaging.derivation import (
     Derivation,
@@ -17,7 +18,7 @@ from imagehost.imaging.derivation import (
 from imagehost.imaging.formats import ImageFormat
 
 MAX_SIDE = 4096
-QUALITY = {"jpeg": 82, "webp": 80, "avif": 55, "png": 90}
+QUALITY = load_settings({}).derived_quality
 
 
 def parse(query: str, **options) -> Derivation:
@@ -47,7 +48,7 @@ EQUIVALENT = {
                                  "w=64"],  # the JPEG source's own format
     "center/centre": ["w=90&h=90&fit=cover&gravity=center", "w=90&h=90&fit=cover&gravity=centre",
                       "w=90&h=90&fit=cover&gravity=CENTER", "w=90&h=90&fit=cover"],
-    "default quality": ["w=120", "w=120&quality=82", "w=120&quality="],
+    "default quality": ["w=120", "w=120&quality=82"],
     "default webp quality": ["w=120&format=webp", "w=120&format=webp&quality=80"],
     "fit with one side": ["w=200", "w=200&fit=inside", "w=200&fit=cover", "w=200&fit=fill",
                           "w=200&fit=pad", "w=200&fit=cover&gravity=south"],
@@ -58,7 +59,9 @@ EQUIVALENT = {
     "gravity ignored for fill": ["w=200&h=100&fit=fill", "w=200&h=100&fit=fill&gravity=south",
                                  "w=200&h=100&fit=fill&gravity=focal"],
     "enlarge spelled false": ["w=2000", "w=2000&enlarge=false", "w=2000&enlarge=0",
-                              "w=2000&enlarge=no", "w=2000&enlarge="],
+                              "w=2000&enlarge=no", "w=2000&enlarge=off", "w=2000&enlarge=OFF"],
+    "enlarge spelled true": ["w=2000&enlarge=true", "w=2000&enlarge=1", "w=2000&enlarge=yes",
+                             "w=2000&enlarge=on", "w=2000&enlarge=On", "w=2000&enlarge=TRUE"],
     "no resize resets fit": ["format=png", "format=png&fit=cover&gravity=north&enlarge=true",
                              "kind=png&fit=pad"],
     "same duplicate": ["w=200", "w=200&w=200", "w=200&xsize=200"],
@@ -66,7 +69,7 @@ EQUIVALENT = {
                              "w=50&h=50&fit=cover&gravity=0.250,0.50",
                              "w=50&h=50&fit=cover&gravity=.25,.5"],
     "thumbnail": ["thumbnail=true", "thumbnail=1", "thumbnail=yes&w=50&h=50",
-                  "thumbnail=true&xsize=50"],
+                  "thumbnail=on", "thumbnail=true&xsize=50"],
     "control parameters ignored": ["w=10", "w=10&meta=false&url=false&sig=abc&expires=1"],
 }
 
@@ -119,12 +122,13 @@ def test_thumbnail_names_carry_the_enhancements() -> None:
 @pytest.mark.parametrize("query", [
     "foo=1", "width=100", "w=100&size=3", "W=100",
     "w=0", "w=-1", "w=4097", "w=99999", "w=abc", "w=1.5", "h=0", "h=4097", "ysize=0",
-    "quality=0", "quality=101", "quality=-5", "quality=high",
+    "quality=0", "quality=101", "quality=-5", "quality=high", "quality=", "w=", "h=",
+    "xsize=",
     "fit=contain", "fit=", "w=10&h=10&fit=crop",
     "gravity=middle", "gravity=1.5,0.5", "gravity=0.5,-0.1", "gravity=0.5,1.01",
     "gravity=0.5", "gravity=a,b", "gravity=", "gravity=0.5,0.5,0.5",
     "format=tiff", "format=bmp", "kind=svg", "format=",
-    "enlarge=maybe", "thumbnail=perhaps",
+    "enlarge=maybe", "thumbnail=perhaps", "enlarge=", "enlarge=y", "thumbnail=2",
     "w=100&w=200", "w=100&xsize=200", "h=1&ysize=2", "format=png&kind=jpeg",
     "format=jpg&format=png", "quality=50&quality=60",
 ])
@@ -194,14 +198,15 @@ def test_no_format_keeps_the_source_format(source: ImageFormat, expected: str) -
     ("jpeg", 82), ("webp", 80), ("avif", 55), ("png", 90), ("gif", 100),
 ])
 def test_default_quality_per_format(fmt: str, quality: int) -> None:
-    assert resolved(f"format={fmt}", quality={}).quality == quality
+    assert QUALITY[fmt] == quality
     assert resolved(f"format={fmt}").quality == quality
 
 
 def test_configured_and_explicit_quality() -> None:
-    assert resolved("format=jpeg", quality={"jpeg": 70}).quality == 70
-    assert resolved("format=webp", quality={"jpeg": 70}).quality == 80
-    assert resolved("format=jpeg&quality=40", quality={"jpeg": 70}).quality == 40
+    configured = load_settings({"DERIVED_QUALITY": "jpeg:70"}).derived_quality
+    assert resolved("format=jpeg", quality=configured).quality == 70
+    assert resolved("format=webp", quality=configured).quality == 80   # the others keep theirs
+    assert resolved("format=jpeg&quality=40", quality=configured).quality == 40
 
 
 def test_focal_gravity_takes_the_records_focal_point() -> None:

@@ -5,9 +5,9 @@ import re
 import pytest
 
 from imagehost.errors import InvalidKey
-from imagehost.imaging.formats import ImageFormat
+from imagehost.imaging.formats import ImageFormat, content_type_of
 from imagehost.service.naming import check_original_key, new_image_key
-from imagehost.storage.keys import content_type_for, validate_key
+from imagehost.storage.keys import validate_key
 
 
 def test_new_keys_are_seconds_underscore_random() -> None:
@@ -44,6 +44,8 @@ def test_store_keys_may_have_folders() -> None:
 
 @pytest.mark.parametrize(("key", "content_type"), [
     ("a.jpg", "image/jpeg"), ("a.png", "image/png"), ("a.gif", "image/gif"),
-    ("a.svg", "image/svg+xml"), ("a.webp", "image/webp")])
+    ("a.svg", "image/svg+xml"), ("a.webp", "image/webp"), ("a.JPEG", "image/jpeg"),
+    ("derived/1/ab/w5_q55.avif", "image/avif"), ("derived/1/ab/meta.json", "application/json"),
+    ("a.unknown-extension", "application/octet-stream")])
 def test_content_type_comes_from_the_extension(key: str, content_type: str) -> None:
-    assert content_type_for(key) == content_type
+    assert content_type_of(key) == content_type

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from imagehost.catalog.models import ImageRecord, ImageStatus
-from imagehost.web.record_cache import RecordCache
+from imagehost.service.record_cache import RecordCache
 
 T0 = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -116,7 +116,7 @@ def test_non_active_records_are_not_stored(status: str) -> None:
 
 
 def test_a_non_active_put_leaves_an_earlier_active_entry_alone() -> None:
-    """put ignores a non-active record; it is not a way to drop an entry (writes clear)."""
+    """put ignores a non-active record; it is not a way to drop an entry (writes forget)."""
     cache = RecordCache(10, clock=FakeClock())
     active = record(1)
     cache.put(active)
@@ -136,13 +136,28 @@ def test_ttl_zero_or_less_stores_nothing(ttl: float) -> None:
     assert len(cache) == 0
 
 
-def test_clear_drops_everything() -> None:
+def test_forget_drops_one_record_and_refuses_reads_that_started_before_it() -> None:
+    cache = RecordCache(10, clock=FakeClock())
+    cache.put(record(1))
+    cache.put(record(2))
+    read_at = cache.generation               # a read of record 3 starts
+    cache.forget(1)                          # a write of record 1 ends meanwhile
+
+    assert cache.get(1) is None
+    assert cache.get(2) is not None
+    cache.put(record(3), read_at=read_at)    # the read may predate the write: refused
+    assert cache.get(3) is None
+    cache.put(record(3), read_at=cache.generation)
+    assert cache.get(3) is not None
+
+
+def test_forget_without_an_id_drops_everything() -> None:
     clock = FakeClock()
     cache = RecordCache(10, clock=clock)
     for record_id in (1, 2, 3):
         cache.put(record(record_id))
 
-    cache.clear()
+    cache.forget()
 
     assert len(cache) == 0
     assert [cache.get(i) for i in (1, 2, 3)] == [None, None, None]

@@ -1,12 +1,13 @@
 """Rendering: exact variant sizes, no metadata, animation kept, limits before decode."""
 
+from dataclasses import replace
+
 import pytest
 import pyvips
 
 from imagehost.config import load_settings
 from imagehost.errors import InvalidImage, LimitExceeded
 from imagehost.imaging.formats import ImageFormat
-from imagehost.imaging.limits import ImageLimits
 from imagehost.imaging.render import configure_libvips
 from imagehost.imaging.variants import parse_resizing_config
 from imagehost.service.policy import ImagePolicy
@@ -14,7 +15,8 @@ from imagehost.service.processing import ProcessedImage, process_upload
 from tests import imagegen
 
 configure_libvips(1)
-POLICY = ImagePolicy.from_settings(load_settings({}))
+SETTINGS = load_settings({})
+POLICY = ImagePolicy.from_settings(SETTINGS)
 
 
 def render(data: bytes, policy: ImagePolicy = POLICY) -> ProcessedImage:
@@ -118,7 +120,7 @@ def test_native_specs_render_their_format_and_fit() -> None:
         '[{"suffix": "W", "width": 320, "height": 320, "format": "webp", "quality": 70},'
         ' {"suffix": "C", "width": 100, "height": 50, "fit": "cover", "gravity": "west"},'
         ' {"suffix": "F", "width": 64, "height": 64, "fit": "fill"}]')
-    policy = ImagePolicy(specs, ImageLimits(), auto_orient=False)
+    policy = ImagePolicy(specs, SETTINGS.limits, auto_orient=False)
     processed = render(imagegen.photo_jpeg(800, 400), policy)
     assert processed.rendered.variants[0].data[8:12] == b"WEBP"
     assert sizes(processed) == {"W": (320, 160), "C": (100, 50), "F": (64, 64)}
@@ -136,13 +138,15 @@ def test_bombs_are_refused_from_the_header(data: bytes, limit: str) -> None:
 
 
 def test_byte_limit_is_checked_first() -> None:
-    policy = ImagePolicy(POLICY.specs, ImageLimits(max_bytes=1000), auto_orient=False)
+    policy = ImagePolicy(POLICY.specs, replace(SETTINGS.limits, max_bytes=1000),
+                         auto_orient=False)
     with pytest.raises(LimitExceeded, match="max_upload_bytes"):
         render(imagegen.photo_jpeg(300, 300), policy)
 
 
 def test_animation_pixels_count_every_frame() -> None:
-    policy = ImagePolicy(POLICY.specs, ImageLimits(max_pixels=100 * 100 * 4), auto_orient=False)
+    policy = ImagePolicy(POLICY.specs, replace(SETTINGS.limits, max_pixels=100 * 100 * 4),
+                         auto_orient=False)
     render(imagegen.animated_gif(100, 100, frames=4), policy)
     with pytest.raises(LimitExceeded, match="5 frames"):
         render(imagegen.animated_gif(100, 100, frames=5), policy)
@@ -169,8 +173,9 @@ def _derive(data: bytes, **params: str) -> pyvips.Image:
     info = probe_image(data, sniff_format(data), POLICY.limits)
     derivation = resolve(parse_derivation(params.items(), max_side=4096, thumbnail_size=50,
                                           thumbnail_enhancements=()),
-                         info.format, "", quality={}, focal=None)
-    return pyvips.Image.new_from_buffer(render_derivation(data, info, info, derivation), "")
+                         info.format, "", quality=SETTINGS.derived_quality, focal=None)
+    return pyvips.Image.new_from_buffer(
+        render_derivation(data, info, info, derivation, avif_effort=0), "")
 
 
 @pytest.mark.parametrize(("params", "expected"), [

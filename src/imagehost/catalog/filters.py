@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from imagehost.catalog.models import MAX_ID
 from imagehost.errors import BadRequest
+from imagehost.values import InvalidValue, comma_list, parse_bool, parse_int
 
 FILTER_HELP = """Filters (query parameters):
 
@@ -43,7 +45,6 @@ STATUSES = ("incoming", "active", "deleted")
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 MAX_IN_VALUES = 100
 MAX_REGEX_LENGTH = 256
-MAX_ID = 2**31 - 1
 # RE2 syntax that PostgreSQL reads differently or refuses: refused, so both databases agree.
 _NON_PORTABLE_REGEX = re.compile(
     r"\\[bBzZAGpPQEC]|\(\?P?<|\(\?[-a-zA-Z]|\[:\^|\[\.|\[=|"
@@ -161,9 +162,7 @@ def parse_condition(name: str, raw: str) -> DataCondition:
             raise FilterError(name, f"at most {MAX_IN_VALUES} values")
         return DataCondition(path, "in", values)
     if operator == "exists":
-        if raw not in ("true", "false"):
-            raise FilterError(name, "expected true or false")
-        return DataCondition(path, "exists", raw == "true")
+        return DataCondition(path, "exists", _flag(name, raw))
     value = parse_value(raw)
     if operator in ("gt", "gte", "lt", "lte") and (isinstance(value, bool) or value is None):
         raise FilterError(name, "compare with a number or a string")
@@ -222,7 +221,7 @@ def _time(options: dict[str, str], name: str) -> datetime | None:
 def _statuses(raw: str | None) -> tuple[str, ...] | None:
     if not raw:
         return None
-    values = tuple(part.strip() for part in raw.split(","))
+    values = comma_list(raw)
     unknown = [v for v in values if v not in STATUSES]
     if unknown:
         raise FilterError("status", f"{', '.join(unknown)} not one of {', '.join(STATUSES)}")
@@ -250,13 +249,11 @@ def _ids(raw: str | None) -> tuple[int, ...] | None:
     if raw is None:
         return None
     try:
-        ids = tuple(int(part) for part in raw.split(",") if part.strip())
-    except ValueError:
-        raise FilterError("ids", "expected a comma-separated list of integers") from None
+        ids = tuple(parse_int(part, 1, MAX_ID) for part in comma_list(raw))
+    except InvalidValue:
+        raise FilterError("ids", f"expected a comma-separated list of ids 1..{MAX_ID}") from None
     if len(ids) > MAX_LIMIT:
         raise FilterError("ids", f"at most {MAX_LIMIT} ids")
-    if any(not 1 <= i <= MAX_ID for i in ids):
-        raise FilterError("ids", f"ids are 1..{MAX_ID}")
     return ids
 
 
@@ -264,7 +261,7 @@ def _sort(raw: str | None) -> tuple[SortKey, ...]:
     if not raw:
         return RecordQuery.sort
     keys: list[SortKey] = []
-    for part in raw.split(","):
+    for part in comma_list(raw):
         descending = part.startswith("-")
         name = part.removeprefix("-").removeprefix("+")
         if name.startswith("data."):
@@ -282,7 +279,7 @@ def _sort(raw: str | None) -> tuple[SortKey, ...]:
 def _select(raw: str | None) -> tuple[str, ...] | None:
     if not raw:
         return None
-    names = tuple(part.strip() for part in raw.split(",") if part.strip())
+    names = comma_list(raw)
     for name in names:
         if name.startswith("data."):
             parse_path(name.removeprefix("data."), "select")
@@ -296,16 +293,17 @@ def _integer(options: dict[str, str], name: str, default: int, low: int, high: i
     if raw is None:
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise FilterError(name, f"{raw!r} is not an integer") from None
-    if not low <= value <= high:
-        raise FilterError(name, f"must be between {low} and {high}")
-    return value
+        return parse_int(raw, low, high)
+    except InvalidValue as exc:
+        raise FilterError(name, str(exc)) from None
 
 
 def _boolean(options: dict[str, str], name: str) -> bool:
-    raw = options.get(name, "false")
-    if raw not in ("true", "false"):
-        raise FilterError(name, "expected true or false")
-    return raw == "true"
+    return _flag(name, options.get(name, "false"))
+
+
+def _flag(name: str, raw: str) -> bool:
+    try:
+        return parse_bool(raw)
+    except InvalidValue as exc:
+        raise FilterError(name, str(exc)) from None

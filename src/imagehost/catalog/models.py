@@ -41,6 +41,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+MAX_ID = 2**31 - 1
+"""The largest record id (the id column is a 32-bit integer on every database)."""
+
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
 """JSON everywhere, JSONB (indexable, compared as values) on PostgreSQL."""
 

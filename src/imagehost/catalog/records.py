@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -51,7 +51,7 @@ from imagehost.catalog.filters import (
     RecordQuery,
     SortKey,
 )
-from imagehost.catalog.models import ImageRecord, UTCDateTime
+from imagehost.catalog.models import ImageRecord, ImageStatus, UTCDateTime
 
 _COLUMNS: dict[str, Any] = {
     "id": ImageRecord.id, "file": ImageRecord.key, "time": ImageRecord.created_at,
@@ -231,7 +231,8 @@ class Page:
 
 
 class RecordCatalog:
-    """Filtered reads and bulk writes of image records."""
+    """Reads and writes of image records (one row per image): by key, by id, filtered, in
+    bulk. Every method is one short transaction."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -350,6 +351,45 @@ class RecordCatalog:
             merged = session.merge(record)
             session.flush()
             return merged
+
+    def set_status(self, key: str, status: ImageStatus, when: datetime) -> ImageRecord | None:
+        """Mark the image `key` incoming, active or deleted; None if there is no record."""
+        with self._session() as session, session.begin():
+            record = session.scalar(select(ImageRecord).where(ImageRecord.key == key))
+            if record is None:
+                return None
+            record.status = status.value
+            if status is ImageStatus.ACTIVE and record.published_at is None:
+                record.published_at = when
+            if status is ImageStatus.DELETED:
+                record.deleted_at = when
+            return record
+
+    def remove_incoming(self, keys: Iterable[str]) -> int:
+        """Delete the records of `keys` that are still incoming (never a published one)."""
+        keys = list(keys)
+        if not keys:
+            return 0
+        with self._session() as session, session.begin():
+            result = session.execute(delete(ImageRecord).where(
+                ImageRecord.key.in_(keys), ImageRecord.status == ImageStatus.INCOMING.value))
+            return result.rowcount or 0
+
+    def incoming_before(self, cutoff: datetime) -> list[ImageRecord]:
+        with self._session() as session:
+            return list(session.scalars(select(ImageRecord).where(
+                ImageRecord.status == ImageStatus.INCOMING.value,
+                ImageRecord.created_at < cutoff)))
+
+    def count_by_status(self) -> dict[str, int]:
+        with self._session() as session:
+            rows = session.execute(select(ImageRecord.status, func.count())
+                                   .group_by(ImageRecord.status))
+            return {status: count for status, count in rows}
+
+    def check(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
 
     def bump_id_sequence(self) -> None:
         """After inserting explicit ids (import), make new ids continue past them."""

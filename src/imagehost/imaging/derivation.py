@@ -11,20 +11,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from imagehost.errors import BadRequest
-from imagehost.imaging.formats import ImageFormat
+from imagehost.errors import BadRequest, UnsupportedFormat
+from imagehost.imaging.formats import OUTPUT_FORMATS, ImageFormat, format_named
 from imagehost.imaging.variants import GRAVITIES, Resize
+from imagehost.values import InvalidValue, parse_bool, parse_int
 
 Fit = Literal["inside", "cover", "fill", "pad"]
-OutputFormat = Literal["jpeg", "png", "webp", "avif", "gif"]
-OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("jpeg", "png", "webp", "avif", "gif")
-CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp",
-                 "avif": "image/avif", "gif": "image/gif"}
-EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif"}
+FITS = ("inside", "cover", "fill", "pad")
 SMART_GRAVITIES = ("attention", "focal")
+AUTO = "auto"
 _ALIASES = {"xsize": "w", "ysize": "h", "kind": "format"}
-_FORMAT_ALIASES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp", "avif": "avif",
-                   "gif": "gif", "auto": "auto"}
 DERIVATION_PARAMETERS = ("w", "h", "xsize", "ysize", "fit", "enlarge", "gravity", "thumbnail",
                          "format", "kind", "quality")
 CONTROL_PARAMETERS = ("meta", "url", "variant", "sig", "expires", "preset")
@@ -63,11 +59,11 @@ class Derivation:
             if self.fit in ("cover", "pad"):
                 parts.append("g-" + self.gravity.replace(",", "_"))
         parts.append(f"q{self.quality}")
-        return "_".join(parts) + "." + EXTENSIONS[self.format]
+        return "_".join(parts) + "." + ImageFormat(self.format).extension
 
     @property
     def content_type(self) -> str:
-        return CONTENT_TYPES[self.format]
+        return ImageFormat(self.format).content_type
 
     def resize_step(self) -> Resize:
         box_fit = "inside" if self.fit == "pad" else self.fit
@@ -106,8 +102,8 @@ def parse_derivation(params: Iterable[tuple[str, str]], *, max_side: int,
     height = _side(values, "h", max_side)
     thumbnail = _flag(values, "thumbnail")
     fit = values.get("fit", "inside")
-    if fit not in ("inside", "cover", "fill", "pad"):
-        raise BadRequest(f"Parameter 'fit': {fit!r} is not one of inside, cover, fill, pad.")
+    if fit not in FITS:
+        raise BadRequest(f"Parameter 'fit': {fit!r} is not one of {', '.join(FITS)}.")
     gravity = _gravity(values.get("gravity", "centre"))
     derivation = Derivation(
         width=width, height=height, fit=fit,  # type: ignore[arg-type]
@@ -135,21 +131,21 @@ def normalise(derivation: Derivation) -> Derivation:
 def resolve(derivation: Derivation, source: ImageFormat, accept: str, *,
             quality: Mapping[str, int], focal: tuple[float, float] | None) -> Derivation:
     """Fill in what depends on the source and the request: the format (auto: AVIF or WebP by
-    Accept, else JPEG; no format: the source's own), the quality, the focal point."""
+    Accept, else JPEG; no format: the source's own), the quality (`quality` holds a default
+    for every output format), the focal point."""
     fmt = derivation.format or _source_format(source)
-    if fmt == "auto":
+    if fmt == AUTO:
         fmt = _auto_format(accept)
     gravity = derivation.gravity
     if gravity == "focal":
         x, y = focal if focal is not None else (0.5, 0.5)
         gravity = f"{x:g},{y:g}"
-    default_quality = {"jpeg": 82, "webp": 80, "avif": 55, "png": 90, "gif": 100}
-    chosen = derivation.quality or quality.get(fmt, default_quality[fmt])
+    chosen = derivation.quality or quality[fmt]
     return replace(derivation, format=fmt, gravity=gravity, quality=chosen)
 
 
 def negotiates(derivation: Derivation) -> bool:
-    return derivation.format == "auto"
+    return derivation.format == AUTO
 
 
 def _auto_format(accept: str) -> str:
@@ -167,24 +163,24 @@ def _source_format(source: ImageFormat) -> str:
 
 def _side(values: Mapping[str, str], name: str, max_side: int) -> int | None:
     raw = values.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
-        side = int(raw)
-    except ValueError:
-        raise BadRequest(f"Parameter {name!r}: {raw!r} is not an integer.") from None
-    if not 1 <= side <= max_side:
-        raise BadRequest(f"Parameter {name!r}: must be 1..{max_side} (derived_max_side).")
-    return side
+        return parse_int(raw, 1, max_side)
+    except InvalidValue as exc:
+        raise BadRequest(f"Parameter {name!r}: {exc}.") from None
 
 
 def _flag(values: Mapping[str, str], name: str) -> bool:
-    raw = values.get(name, "false").lower()
-    if raw in ("true", "1", "yes"):
-        return True
-    if raw in ("false", "0", "no", ""):
-        return False
-    raise BadRequest(f"Parameter {name!r}: expected true or false.")
+    return query_flag(name, values.get(name, "false"))
+
+
+def query_flag(name: str, raw: str) -> bool:
+    """A boolean query parameter; 400 naming it when it is not one."""
+    try:
+        return parse_bool(raw)
+    except InvalidValue as exc:
+        raise BadRequest(f"Parameter {name!r}: {exc}.") from None
 
 
 def _gravity(raw: str) -> str:
@@ -204,20 +200,19 @@ def _gravity(raw: str) -> str:
 
 
 def _format(raw: str) -> str:
-    fmt = _FORMAT_ALIASES.get(raw.strip().lower())
-    if fmt is None:
-        raise BadRequest(f"Parameter 'format': {raw!r} is not one of jpeg, png, webp, avif, "
-                         "gif, auto.")
-    return fmt
+    if raw.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return format_named(raw, OUTPUT_FORMATS).value
+    except UnsupportedFormat:
+        raise BadRequest(f"Parameter 'format': {raw!r} is not one of "
+                         f"{', '.join((*OUTPUT_FORMATS, AUTO))}.") from None
 
 
 def _quality(raw: str | None) -> int | None:
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
-        quality = int(raw)
-    except ValueError:
-        raise BadRequest(f"Parameter 'quality': {raw!r} is not an integer.") from None
-    if not 1 <= quality <= 100:
-        raise BadRequest("Parameter 'quality': must be 1..100.")
-    return quality
+        return parse_int(raw, 1, 100)
+    except InvalidValue as exc:
+        raise BadRequest(f"Parameter 'quality': {exc}.") from None

@@ -6,12 +6,13 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pyvips
 
 from imagehost.errors import BadRequest, InvalidImage
 from imagehost.imaging.derivation import Derivation
-from imagehost.imaging.formats import ImageFormat
+from imagehost.imaging.formats import LOADERS, ImageFormat
 from imagehost.imaging.probe import ImageInfo
 from imagehost.imaging.variants import (
     Crop,
@@ -22,8 +23,6 @@ from imagehost.imaging.variants import (
     gravity_offset,
 )
 
-ACCEPTED_LOADERS = ("VipsForeignLoadJpeg", "VipsForeignLoadPng", "VipsForeignLoadNsgif",
-                    "VipsForeignLoadWebp", "VipsForeignLoadSvg")
 WHITE = [255, 255, 255]
 
 
@@ -32,7 +31,7 @@ def configure_libvips(concurrency: int) -> None:
     dozens of formats), no operation cache (uploads never repeat, and the cache would pin
     their buffers), and `concurrency` threads per image (0: libvips' default)."""
     pyvips.operation_block_set("VipsForeignLoad", True)
-    for loader in ACCEPTED_LOADERS:
+    for loader in LOADERS:
         pyvips.operation_block_set(loader, False)
     pyvips.cache_set_max(0)
     if concurrency:
@@ -64,7 +63,8 @@ def render_variants(data: bytes, info: ImageInfo, specs: Sequence[VariantSpec],
     try:
         if rotate_original:
             base = _load_full(data, info).autorot().copy_memory()
-            original: bytes | None = _encode_original_jpeg(base)
+            original: bytes | None = encode(base, ImageFormat.JPEG, quality=95,
+                                             keep_metadata=True)
         else:
             base = _load_base(data, info, specs)
             original = None
@@ -93,22 +93,20 @@ def apply_edit(data: bytes, info: ImageInfo, *, crop: Crop | None = None,
 
 
 def encode(image: pyvips.Image, fmt: ImageFormat, *, quality: int,
-           keep_metadata: bool = False) -> bytes:
-    keep = "all" if keep_metadata else "none"
-    if fmt is ImageFormat.JPEG:
-        if image.hasalpha():
-            image = image.flatten(background=WHITE)
-        return image.jpegsave_buffer(Q=quality, keep=keep, optimize_coding=True)
-    if fmt is ImageFormat.PNG:
-        # ImageMagick reads quality 90 as zlib 9 without filters; zlib 6 with adaptive filters
-        # is 25% faster and half the size (measured in bench/upload.py)
-        return image.pngsave_buffer(compression=6, filter="all", keep=keep)
-    if fmt is ImageFormat.GIF:
-        # libimagequant's default effort is 5-8x slower for the same size on resized frames
-        return image.gifsave_buffer(keep=keep, effort=1)
-    if fmt is ImageFormat.WEBP:
-        return image.webpsave_buffer(Q=quality, keep=keep)
-    raise InvalidImage(f"Cannot encode {fmt.value}.")
+           keep_metadata: bool = False, effort: int | None = None) -> bytes:
+    """Encode with the format's saver and options from the registry; an image with alpha is
+    flattened on white for a format that cannot carry it."""
+    spec = fmt.spec
+    if spec.saver is None:
+        raise InvalidImage(f"Cannot encode {fmt.value}.")
+    if not spec.alpha and image.hasalpha():
+        image = image.flatten(background=WHITE)
+    options: dict[str, Any] = {**spec.save_options, "keep": "all" if keep_metadata else "none"}
+    if spec.quality:
+        options["Q"] = quality
+    if effort is not None:
+        options["effort"] = effort
+    return getattr(image, f"{spec.saver}_buffer")(**options)
 
 
 def _load_options(info: ImageInfo) -> str:
@@ -147,8 +145,6 @@ def _render_one(base: pyvips.Image, info: ImageInfo, spec: VariantSpec) -> Rende
             logical = (image.width, _page_height(image))
     image = _resize_to(image, *logical)
     fmt = spec.output_format(info.format)
-    if fmt is ImageFormat.JPEG and image.hasalpha():
-        image = image.flatten(background=WHITE)
     data = encode(image, fmt, quality=spec.quality)
     return RenderedVariant(spec, fmt, data, image.width, _page_height(image))
 
@@ -210,17 +206,13 @@ def _vips_gravity(gravity: str) -> str:
     return _VIPS_GRAVITY[gravity]
 
 
-def _encode_original_jpeg(image: pyvips.Image) -> bytes:
-    return image.jpegsave_buffer(Q=95, keep="all", optimize_coding=True)
-
-
 def _detail(exc: pyvips.Error) -> str:
     lines = (exc.detail or exc.message or "").strip().splitlines()
     return lines[-1] if lines else "unreadable"
 
 
 def render_derivation(source: bytes, source_info: ImageInfo, original: ImageInfo,
-                      derivation: Derivation, *, avif_effort: int = 0) -> bytes:
+                      derivation: Derivation, *, avif_effort: int) -> bytes:
     """Render `derivation` of `original` from `source`: the original itself, or a stored variant
     at least as large as the output (a smaller decode). Sizes are computed on the original's
     dimensions, so the output is the same whichever source is used."""
@@ -265,12 +257,11 @@ def _thumbnail(source: bytes, info: ImageInfo, target: tuple[int, int],
 
 
 def encode_output(image: pyvips.Image, fmt: str, quality: int, avif_effort: int) -> bytes:
-    if fmt == "avif":
-        return image.heifsave_buffer(Q=quality, compression="av1", effort=avif_effort,
-                                     keep="none")
-    if fmt == "jpeg" and _page_height(image) != image.height:
+    output = ImageFormat(fmt)
+    if not output.animatable and _page_height(image) != image.height:
         image = image.extract_area(0, 0, image.width, _page_height(image))
-    return encode(image, ImageFormat(fmt), quality=quality)
+    effort = avif_effort if output is ImageFormat.AVIF else None
+    return encode(image, output, quality=quality, effort=effort)
 
 
 def _cover_crop(image: pyvips.Image, derivation: Derivation) -> pyvips.Image:

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from imagehost.imaging.formats import ImageFormat, format_from_extension
+from imagehost.errors import UnsupportedFormat
+from imagehost.imaging.formats import ImageFormat, format_named
 
 Fit = Literal["inside", "cover", "fill"]
 Upscale = Literal["always", "never", "only"]
@@ -24,6 +25,7 @@ GRAVITIES = (
     "centre", "north", "south", "east", "west", "northeast", "northwest", "southeast", "southwest",
 )
 _GRAVITY_ALIASES = {"center": "centre"}
+VARIANT_FORMATS = (ImageFormat.JPEG, ImageFormat.PNG, ImageFormat.GIF, ImageFormat.WEBP)
 _RESIZE_GEOMETRY = re.compile(r"^(\d+)?(?:x(\d+))?([><^!]*)$")
 _CROP_GEOMETRY = re.compile(r"^(\d+)x(\d+)([+-]\d+)?([+-]\d+)?$")
 
@@ -136,7 +138,7 @@ class VariantSpec:
 def variant_key(original_key: str, spec: VariantSpec) -> str:
     """c2corg naming: `<base><SUFFIX><ext>`, `.svg` originals giving `.jpg` variants."""
     base, ext = posixpath.splitext(original_key)
-    fmt = spec.output_format(format_from_extension(ext))
+    fmt = spec.output_format(format_named(ext))
     return f"{base}{spec.suffix}.{fmt.extension}"
 
 
@@ -245,10 +247,11 @@ def _parse_native(entry: dict[str, Any]) -> VariantSpec:
     fmt = entry.get("format")
     output = None
     if fmt is not None:
-        if fmt not in ("jpeg", "jpg", "png", "gif", "webp"):
+        try:
+            output = format_named(str(fmt), VARIANT_FORMATS)
+        except UnsupportedFormat:
             raise VariantConfigError(f"variant {name}: format {fmt!r} is not one of "
-                                     "jpeg, png, gif, webp")
-        output = format_from_extension(fmt)
+                                     f"{', '.join(VARIANT_FORMATS)}") from None
     upscale: Upscale = "always" if enlarge else "never"
     steps: list[Step] = [Resize(width, height, fit, upscale)]
     if fit == "cover":

@@ -9,10 +9,10 @@ from typing import Any
 
 from imagehost.catalog.jobs import JobCounts
 from imagehost.catalog.models import ItemState, JobRecord
-from imagehost.jobs.context import JobContext
 from imagehost.jobs.kinds import JobKind
 from imagehost.jobs.progress import JobProgress
 from imagehost.jobs.runner import listed_keys, record_listing, run_local, start_job
+from imagehost.service.context import ServiceContext
 
 log = logging.getLogger("imagehost.jobs")
 
@@ -21,14 +21,14 @@ def default_concurrency() -> int:
     return os.cpu_count() or 2
 
 
-def run_new(kind: JobKind, params: dict[str, Any], ctx: JobContext, *, concurrency: int,
+def run_new(kind: JobKind, params: dict[str, Any], ctx: ServiceContext, *, concurrency: int,
             every: int, broker: str | None) -> tuple[JobRecord, JobCounts]:
     job = start_job(kind, params, ctx)
     log.info("%s: job %d started", kind.name, job.id)
     return job, run(job, kind, ctx, concurrency=concurrency, every=every, broker=broker)
 
 
-def run(job: JobRecord, kind: JobKind, ctx: JobContext, *, concurrency: int, every: int,
+def run(job: JobRecord, kind: JobKind, ctx: ServiceContext, *, concurrency: int, every: int,
         broker: str | None) -> JobCounts:
     with JobProgress(f"{kind.name} #{job.id}", every=every) as progress:
         if broker:
@@ -39,7 +39,7 @@ def run(job: JobRecord, kind: JobKind, ctx: JobContext, *, concurrency: int, eve
         return run_local(job, kind, ctx, concurrency=concurrency, progress=progress)
 
 
-def dry_run(kind: JobKind, params: dict[str, Any], ctx: JobContext) -> JobCounts:
+def dry_run(kind: JobKind, params: dict[str, Any], ctx: ServiceContext) -> JobCounts:
     """Decide every item without writing anything (and without recording a job)."""
     found = {state: 0 for state in ItemState}
     for key in listed_keys(kind, params, ctx):

@@ -17,9 +17,9 @@ from celery import Celery
 
 from imagehost.catalog.jobs import JobCounts
 from imagehost.catalog.models import ItemState, JobRecord, JobState
-from imagehost.jobs.context import JobContext
 from imagehost.jobs.progress import JobProgress
 from imagehost.jobs.runner import finish
+from imagehost.service.context import ServiceContext
 
 log = logging.getLogger("imagehost.jobs")
 TASK = "imagehost.process_batch"
@@ -40,7 +40,7 @@ def celery_app(broker: str) -> Celery:
     return app
 
 
-def run_distributed(job: JobRecord, ctx: JobContext, *, broker: str,
+def run_distributed(job: JobRecord, ctx: ServiceContext, *, broker: str,
                     progress: JobProgress, poll: float = 0.5,
                     stall_seconds: float = STALL_SECONDS) -> JobCounts:
     ctx.jobs.set_state(job.id, JobState.RUNNING)
@@ -70,7 +70,7 @@ def run_distributed(job: JobRecord, ctx: JobContext, *, broker: str,
     return finish(job.id, ctx)
 
 
-def _queue_pending(app: Celery, job_id: int, ctx: JobContext) -> int:
+def _queue_pending(app: Celery, job_id: int, ctx: ServiceContext) -> int:
     queued = 0
     after = 0
     while batch := ctx.jobs.pending(job_id, after, 500):
@@ -81,18 +81,18 @@ def _queue_pending(app: Celery, job_id: int, ctx: JobContext) -> int:
     return queued
 
 
-_worker_context: dict[str, JobContext] = {}
+_worker_context: dict[str, ServiceContext] = {}
 _worker_lock = threading.Lock()
 
 
-def _context() -> JobContext:
+def _context() -> ServiceContext:
     """One context per worker process, built from its environment (IMAGEHOST_CONFIG etc.)."""
     from imagehost.config import load_settings
-    from imagehost.jobs.context import build_job_context
+    from imagehost.runtime import build_context
 
     with _worker_lock:
         if "ctx" not in _worker_context:
-            _worker_context["ctx"] = build_job_context(load_settings(os.environ))
+            _worker_context["ctx"] = build_context(load_settings(os.environ))
         return _worker_context["ctx"]
 
 

@@ -6,17 +6,17 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from imagehost.catalog.models import ItemState
-from imagehost.jobs.context import JobContext
+from imagehost.service.context import ServiceContext
 
 
 class JobKind(Protocol):
     name: str
 
-    def list_keys(self, params: dict[str, Any], ctx: JobContext) -> Iterator[str]:
+    def list_keys(self, params: dict[str, Any], ctx: ServiceContext) -> Iterator[str]:
         """Every item key, streamed (never the whole list in memory)."""
         ...
 
-    def process(self, key: str, params: dict[str, Any], ctx: JobContext,
+    def process(self, key: str, params: dict[str, Any], ctx: ServiceContext,
                 dry_run: bool = False) -> ItemState:
         """Do (or with dry_run, only decide) one item: DONE or SKIPPED; raise on failure.
         Running an item twice gives the same objects."""

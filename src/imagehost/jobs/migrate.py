@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -10,15 +9,13 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from imagehost.catalog.images import NewImage
 from imagehost.catalog.models import ImageStatus, ItemState
 from imagehost.errors import ConfigError
-from imagehost.jobs.context import JobContext
 from imagehost.jobs.sources import OriginalSource, build_source
+from imagehost.service.context import ServiceContext
 from imagehost.service.naming import check_original_key
 from imagehost.service.processing import process_upload
-from imagehost.service.publishing import record_stored_image
-from imagehost.service.uploads import store_all
+from imagehost.service.storing import catalog_stored_image, store_image
 
 # The first archive id per (filename, has_svg), as the reference did, in pages by that id.
 _PAGE = {
@@ -31,18 +28,18 @@ _PAGE = {
 }
 
 
-class Migrate:
+class MigrateJob:
     name = "migrate"
 
     def __init__(self, source: OriginalSource | None = None) -> None:
         self._source = source
 
-    def source(self, ctx: JobContext) -> OriginalSource:
+    def source(self, ctx: ServiceContext) -> OriginalSource:
         if self._source is None:
             self._source = build_source(ctx.settings)
         return self._source
 
-    def list_keys(self, params: dict[str, Any], ctx: JobContext) -> Iterator[str]:
+    def list_keys(self, params: dict[str, Any], ctx: ServiceContext) -> Iterator[str]:
         if params.get("key"):
             yield params["key"]
             return
@@ -64,7 +61,7 @@ class Migrate:
         finally:
             engine.dispose()
 
-    def process(self, key: str, params: dict[str, Any], ctx: JobContext,
+    def process(self, key: str, params: dict[str, Any], ctx: ServiceContext,
                 dry_run: bool = False) -> ItemState:
         check_original_key(key)
         active = ctx.stores.active
@@ -77,29 +74,20 @@ class Migrate:
             return self._ensure_recorded(key, ctx, dry_run)
         if dry_run:
             return ItemState.DONE
-        data = self.source(ctx).fetch(key)
-        processed = process_upload(data, ctx.policy)
-        store_all(active, [*processed.variant_objects(key),
-                           (key, processed.original, processed.info.format.content_type)])
-        now = datetime.now(UTC)
-        info = processed.info
-        ctx.catalog.add(NewImage(key, info.format.value, info.width, info.height,
-                                 len(processed.original),
-                                 hashlib.sha256(processed.original).hexdigest(),
-                                 ctx.policy.variant_keys(key), now),
-                        ImageStatus.ACTIVE, published_at=now)
+        processed = process_upload(self.source(ctx).fetch(key), ctx.policy, orient=False)
+        store_image(ctx, key, processed, ImageStatus.ACTIVE, now=datetime.now(UTC))
         return ItemState.DONE
 
 
     @staticmethod
-    def _ensure_recorded(key: str, ctx: JobContext, dry_run: bool) -> ItemState:
+    def _ensure_recorded(key: str, ctx: ServiceContext, dry_run: bool) -> ItemState:
         """Already in active: skipped, unless a run died between the store and the catalog."""
-        record = ctx.catalog.get(key)
+        record = ctx.records.by_file(key)
         if record is not None and record.status == ImageStatus.ACTIVE.value:
             return ItemState.SKIPPED
         if not dry_run:
-            record_stored_image(key, ctx.stores.active.get(key), ctx.policy, ctx.catalog,
-                                ImageStatus.ACTIVE, datetime.now(UTC))
+            catalog_stored_image(ctx, key, ctx.stores.active.get(key), ImageStatus.ACTIVE,
+                                 datetime.now(UTC))
         return ItemState.DONE
 
 

@@ -6,13 +6,13 @@ from imagehost.jobs.kinds import JobKind
 
 
 def kind_named(name: str) -> JobKind:
-    from imagehost.jobs.migrate import Migrate
-    from imagehost.jobs.reindex import Reindex
-    from imagehost.jobs.resize import Resize
-    from imagehost.jobs.transfer import Transfer
+    from imagehost.jobs.migrate import MigrateJob
+    from imagehost.jobs.reindex import ReindexJob
+    from imagehost.jobs.resize import ResizeJob
+    from imagehost.jobs.transfer import TransferJob
 
-    kinds: dict[str, type] = {"migrate": Migrate, "resize": Resize, "transfer": Transfer,
-                              "reindex": Reindex}
+    kinds: dict[str, type] = {"migrate": MigrateJob, "resize": ResizeJob,
+                              "transfer": TransferJob, "reindex": ReindexJob}
     if name not in kinds:
         raise ValueError(f"unknown job kind {name!r}")
     return kinds[name]()

@@ -2,7 +2,8 @@
 
 Items are `store:<role>:<key>` for every original found in incoming and active (a record is
 added, or its status set to the store it is in) and `record:<key>` for every live record (a
-record whose original is in neither store becomes a tombstone)."""
+record whose original is in neither store is deleted, cached derivatives and all, and stays
+as a tombstone)."""
 
 from __future__ import annotations
 
@@ -13,19 +14,18 @@ from typing import Any
 
 from imagehost.catalog.filters import RecordFilter
 from imagehost.catalog.models import ImageStatus, ItemState
-from imagehost.jobs.context import JobContext
-from imagehost.service.publishing import record_stored_image
-from imagehost.service.records import store_for
-from imagehost.storage.base import Store
+from imagehost.imaging.formats import UPLOAD_FORMATS, format_of_path
+from imagehost.service.context import ServiceContext
+from imagehost.service.deletion import delete_image
+from imagehost.service.storing import catalog_stored_image, set_image_status
 
 STORE_ROLES = {"incoming": ImageStatus.INCOMING, "active": ImageStatus.ACTIVE}
-_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg")
 
 
-class Reindex:
+class ReindexJob:
     name = "reindex"
 
-    def list_keys(self, params: dict[str, Any], ctx: JobContext) -> Iterator[str]:
+    def list_keys(self, params: dict[str, Any], ctx: ServiceContext) -> Iterator[str]:
         suffixes = tuple(spec.suffix for spec in ctx.policy.specs)
         for role in STORE_ROLES:
             for info in ctx.stores.named()[role].list(params.get("prefix") or ""):
@@ -36,13 +36,13 @@ class Reindex:
         for record in ctx.records.iterate(live):
             yield f"record:{record.key}"
 
-    def process(self, key: str, params: dict[str, Any], ctx: JobContext,
+    def process(self, key: str, params: dict[str, Any], ctx: ServiceContext,
                 dry_run: bool = False) -> ItemState:
         if key.startswith("record:"):
             return self._check_record(key.removeprefix("record:"), ctx, dry_run)
         _, role, object_key = key.split(":", 2)
         status = STORE_ROLES[role]
-        record = ctx.catalog.get(object_key)
+        record = ctx.records.by_file(object_key)
         if record is not None and record.status == status.value:
             return ItemState.SKIPPED
         if status is ImageStatus.INCOMING and record is not None and \
@@ -53,33 +53,30 @@ class Reindex:
             return ItemState.DONE
         now = datetime.now(UTC)
         if record is None:
-            store: Store = ctx.stores.named()[role]
-            record_stored_image(object_key, store.get(object_key), ctx.policy, ctx.catalog,
-                                status, now)
+            data = ctx.stores.named()[role].get(object_key)
+            catalog_stored_image(ctx, object_key, data, status, now)
         else:
-            ctx.catalog.set_status(object_key, status, now)
+            set_image_status(ctx, object_key, status, now)
         return ItemState.DONE
 
-    def _check_record(self, file: str, ctx: JobContext, dry_run: bool) -> ItemState:
-        record = ctx.catalog.get(file)
+    def _check_record(self, file: str, ctx: ServiceContext, dry_run: bool) -> ItemState:
+        record = ctx.records.by_file(file)
         if record is None or record.status == ImageStatus.DELETED.value:
             return ItemState.SKIPPED
-        if store_for(ImageStatus(record.status), ctx.stores).exists(file):
+        if ctx.store_for(record.status).exists(file):
             return ItemState.SKIPPED
         other = ImageStatus.ACTIVE if record.status == ImageStatus.INCOMING.value \
             else ImageStatus.INCOMING
-        if store_for(other, ctx.stores).exists(file):
+        if ctx.store_for(other).exists(file):
             return ItemState.SKIPPED  # the store pass sets the right status
         if not dry_run:
-            ctx.catalog.set_status(file, ImageStatus.DELETED, datetime.now(UTC))
+            delete_image(ctx, record, datetime.now(UTC))
         return ItemState.DONE
 
 
 def is_original(key: str, suffixes: tuple[str, ...]) -> bool:
     """Not a variant (`<base><SUFFIX>.<ext>`), not a cached derivative, an image extension."""
-    if key.startswith("derived/"):
+    if key.startswith("derived/") or format_of_path(key) not in UPLOAD_FORMATS:
         return False
-    stem, extension = posixpath.splitext(key)
-    if extension.lower() not in _EXTENSIONS:
-        return False
+    stem = posixpath.splitext(key)[0]
     return not any(stem.endswith(suffix) and len(stem) > len(suffix) for suffix in suffixes)

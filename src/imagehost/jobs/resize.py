@@ -8,16 +8,16 @@ from typing import Any
 
 from imagehost.catalog.filters import RecordFilter
 from imagehost.catalog.models import ImageStatus, ItemState
-from imagehost.jobs.context import JobContext
+from imagehost.service.context import ServiceContext
 from imagehost.service.naming import ORIGINAL_KEY
 from imagehost.service.processing import process_original
-from imagehost.service.uploads import store_all
+from imagehost.service.storing import store_all
 
 
-class Resize:
+class ResizeJob:
     name = "resize"
 
-    def list_keys(self, params: dict[str, Any], ctx: JobContext) -> Iterator[str]:
+    def list_keys(self, params: dict[str, Any], ctx: ServiceContext) -> Iterator[str]:
         if params.get("key"):
             yield params["key"]
             return
@@ -33,7 +33,7 @@ class Resize:
         for record in ctx.records.iterate(record_filter):
             yield record.key
 
-    def process(self, key: str, params: dict[str, Any], ctx: JobContext,
+    def process(self, key: str, params: dict[str, Any], ctx: ServiceContext,
                 dry_run: bool = False) -> ItemState:
         data = ctx.stores.active.get(key)
         if dry_run:

@@ -12,19 +12,19 @@ from typing import Any
 
 from imagehost.catalog.jobs import JobCounts
 from imagehost.catalog.models import ItemState, JobRecord, JobState
-from imagehost.jobs.context import JobContext
 from imagehost.jobs.kinds import JobKind
 from imagehost.jobs.progress import JobProgress
+from imagehost.service.context import ServiceContext
 
 log = logging.getLogger("imagehost.jobs")
 BATCH = 500
 
 
-def start_job(kind: JobKind, params: dict[str, Any], ctx: JobContext) -> JobRecord:
+def start_job(kind: JobKind, params: dict[str, Any], ctx: ServiceContext) -> JobRecord:
     return ctx.jobs.create(kind.name, params)
 
 
-def record_listing(job: JobRecord, kind: JobKind, ctx: JobContext,
+def record_listing(job: JobRecord, kind: JobKind, ctx: ServiceContext,
                    progress: JobProgress | None = None) -> None:
     """Store every listed key as a pending item (idempotent: a resumed listing adds only
     what is missing)."""
@@ -40,14 +40,14 @@ def record_listing(job: JobRecord, kind: JobKind, ctx: JobContext,
     ctx.jobs.set_state(job.id, JobState.RUNNING, listed=True)
 
 
-def listed_keys(kind: JobKind, params: dict[str, Any], ctx: JobContext) -> Iterator[str]:
+def listed_keys(kind: JobKind, params: dict[str, Any], ctx: ServiceContext) -> Iterator[str]:
     """The kind's listing, cut at `limit` (-l) when given."""
     keys = kind.list_keys(params, ctx)
     limit = params.get("limit")
     return itertools.islice(keys, limit) if limit else keys
 
 
-def run_local(job: JobRecord, kind: JobKind, ctx: JobContext, *, concurrency: int,
+def run_local(job: JobRecord, kind: JobKind, ctx: ServiceContext, *, concurrency: int,
               progress: JobProgress) -> JobCounts:
     """List (if not done yet), then process every pending item with `concurrency` threads."""
     ctx.jobs.set_state(job.id, JobState.RUNNING)
@@ -62,7 +62,7 @@ def run_local(job: JobRecord, kind: JobKind, ctx: JobContext, *, concurrency: in
     return finish(job.id, ctx)
 
 
-def finish(job_id: int, ctx: JobContext) -> JobCounts:
+def finish(job_id: int, ctx: ServiceContext) -> JobCounts:
     counts = ctx.jobs.counts(job_id)
     if counts.pending == 0:
         ctx.jobs.set_state(job_id, JobState.FAILED if counts.failed else JobState.DONE)
@@ -70,7 +70,7 @@ def finish(job_id: int, ctx: JobContext) -> JobCounts:
 
 
 def process_item(item_id: int, key: str, kind: JobKind, params: dict[str, Any],
-                 ctx: JobContext) -> ItemState:
+                 ctx: ServiceContext) -> ItemState:
     """One item, recorded: its state, or failed with the error (never raises)."""
     try:
         state = kind.process(key, params, ctx)
@@ -82,7 +82,7 @@ def process_item(item_id: int, key: str, kind: JobKind, params: dict[str, Any],
     return state
 
 
-def _process_pending(job: JobRecord, kind: JobKind, ctx: JobContext, concurrency: int,
+def _process_pending(job: JobRecord, kind: JobKind, ctx: ServiceContext, concurrency: int,
                      progress: JobProgress) -> None:
     after = 0
     with ThreadPoolExecutor(concurrency, thread_name_prefix=f"job-{job.id}") as pool:

@@ -9,6 +9,7 @@ import httpx
 
 from imagehost.config import Settings
 from imagehost.errors import ConfigError, NotFound, StoreUnavailable
+from imagehost.imaging.formats import content_type_of
 from imagehost.storage.factory import s3_client
 from imagehost.storage.s3 import S3Store
 
@@ -56,7 +57,9 @@ def build_source(settings: Settings) -> OriginalSource:
         client = s3_client(settings, settings.v5_prefix)
         return BucketSource(S3Store("v5", client, settings.v5_bucket,
                                     account=settings.v5_prefix or "",
-                                    cache_control=settings.cache_control, acl=None))
+                                    cache_control=settings.cache_control, acl=None,
+                                    content_type_of=content_type_of,
+                                    multipart_threshold=settings.multipart_threshold))
     if settings.v5_base_url:
         return UrlSource(settings.v5_base_url)
     raise ConfigError("V5_BUCKET or V5_BASE_URL is required for migrate: where the v5 "

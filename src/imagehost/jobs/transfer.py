@@ -11,14 +11,15 @@ from typing import Any
 from imagehost.catalog.models import ItemState
 from imagehost.config import load_settings
 from imagehost.errors import StoreUnavailable
-from imagehost.jobs.context import JobContext
-from imagehost.storage.factory import Stores, build_stores
-from imagehost.storage.keys import content_type_for
+from imagehost.imaging.formats import content_type_of
+from imagehost.runtime import build_stores_for
+from imagehost.service.context import ServiceContext
+from imagehost.storage.factory import Stores
 
 ROLES = ("incoming", "active", "cache")
 
 
-class Transfer:
+class TransferJob:
     name = "transfer"
 
     def __init__(self) -> None:
@@ -27,15 +28,15 @@ class Transfer:
     def target(self, params: dict[str, Any]) -> Stores:
         path = params["to"]
         if path not in self._targets:
-            self._targets[path] = build_stores(load_settings({}, Path(path)))
+            self._targets[path] = build_stores_for(load_settings({}, Path(path)))
         return self._targets[path]
 
-    def list_keys(self, params: dict[str, Any], ctx: JobContext) -> Iterator[str]:
+    def list_keys(self, params: dict[str, Any], ctx: ServiceContext) -> Iterator[str]:
         for role in params.get("roles") or ROLES:
             for info in ctx.stores.named()[role].list(params.get("prefix") or ""):
                 yield f"{role}:{info.key}"
 
-    def process(self, key: str, params: dict[str, Any], ctx: JobContext,
+    def process(self, key: str, params: dict[str, Any], ctx: ServiceContext,
                 dry_run: bool = False) -> ItemState:
         role, _, object_key = key.partition(":")
         source = ctx.stores.named()[role]
@@ -48,7 +49,7 @@ class Transfer:
             return ItemState.SKIPPED
         if dry_run:
             return ItemState.DONE
-        target.put(object_key, data, content_type_for(object_key))
+        target.put(object_key, data, content_type_of(object_key))
         copied = target.get(object_key)
         if len(copied) != len(data) or hashlib.sha256(copied).hexdigest() != digest:
             raise StoreUnavailable(f"{key}: the copy does not match (size or checksum)")

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from imagehost.catalog.filters import RecordFilter
 from imagehost.catalog.models import ImageRecord, ImageStatus
+from imagehost.config import Settings
 from imagehost.errors import BadRequest, ImagehostError, LimitExceeded
 from imagehost.imaging.formats import sniff_format
 from imagehost.imaging.probe import probe_image
-from imagehost.service.records import RecordContext, read_original, record_view, store_record
+from imagehost.service.access import Caller
+from imagehost.service.context import ServiceContext
+from imagehost.service.records import read_original, record_view, store_record, visible_query
 from imagehost.storage.keys import validate_key
 
 MANIFEST_JSON = "manifest.json"
@@ -32,26 +34,46 @@ SYSTEM_COLUMNS = ("id", "file", "time", "status", "format", "width", "height", "
                   "sha256")
 
 
+MAX_MANIFEST_BYTES = 64_000_000
+
+
 @dataclass(frozen=True)
 class ImportLimits:
-    max_entries: int = 10_000
-    max_entry_bytes: int = 30_000_000
-    max_total_bytes: int = 2_000_000_000
-    max_ratio: float = 100.0
-    max_manifest_bytes: int = 64_000_000
+    """The archive limits of Settings (IMPORT_MAX_*, MAX_UPLOAD_BYTES per entry)."""
+
+    max_entries: int
+    max_entry_bytes: int
+    max_total_bytes: int
+    max_ratio: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ImportLimits:
+        return cls(settings.import_max_entries, settings.max_upload_bytes,
+                   settings.import_max_total_bytes, settings.import_max_ratio)
+
+
+@dataclass(frozen=True)
+class ImportEntry:
+    file: str
+    id: int | None
+    result: str
+    """created, updated or failed."""
+    message: str | None = None
 
 
 @dataclass
 class ImportReport:
-    entries: list[dict[str, Any]] = field(default_factory=list)
+    """What /import did with each entry, and the counts."""
+
+    created: int = 0
+    updated: int = 0
+    failed: int = 0
+    entries: list[ImportEntry] = field(default_factory=list)
 
     def add(self, file: str, result: str, record_id: int | None = None,
             message: str | None = None) -> None:
-        self.entries.append({"file": file, "id": record_id, "result": result,
-                             "message": message})
-
-    def count(self, result: str) -> int:
-        return sum(1 for entry in self.entries if entry["result"] == result)
+        self.entries.append(ImportEntry(file, record_id, result, message))
+        setattr(self, result, getattr(self, result) + 1)
 
 
 class _Sink(io.RawIOBase):
@@ -73,10 +95,18 @@ class _Sink(io.RawIOBase):
         return data
 
 
-def export_archive(record_filter: RecordFilter, ctx: RecordContext) -> Iterator[bytes]:
-    """Zip bytes, chunk by chunk: the manifests first, then one original at a time."""
+def export_archive(ctx: ServiceContext, params: list[tuple[str, str]],
+                   caller: Caller) -> Iterator[bytes]:
+    """Zip bytes, chunk by chunk: the manifests first, then one original at a time. Needs the
+    read scope; the filters choose the records (a bad filter raises before the first chunk)."""
+    caller.require("read")
+    record_filter = visible_query(params, caller).filter
     records = [r for r in ctx.records.iterate(record_filter)
                if r.status != ImageStatus.DELETED.value]
+    return _export_chunks(ctx, records)
+
+
+def _export_chunks(ctx: ServiceContext, records: list[ImageRecord]) -> Iterator[bytes]:
     sink = _Sink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(_entry(MANIFEST_JSON), json.dumps(
@@ -84,7 +114,7 @@ def export_archive(record_filter: RecordFilter, ctx: RecordContext) -> Iterator[
         archive.writestr(_entry(MANIFEST_CSV), manifest_csv(records))
         yield sink.drain()
         for record in records:
-            data = read_original(record, ctx)
+            data = read_original(ctx, record)
             archive.writestr(_entry(record.key, record.created_at), data,
                              compress_type=zipfile.ZIP_STORED)
             yield sink.drain()
@@ -103,9 +133,10 @@ def manifest_csv(records: list[ImageRecord]) -> str:
     return out.getvalue()
 
 
-def import_archive(archive_file: IO[bytes], ctx: RecordContext, limits: ImportLimits,
+def import_archive(ctx: ServiceContext, archive_file: IO[bytes],
                    user_data: dict[str, Any] | None = None) -> ImportReport:
     """Upsert every image of the archive by `file`, keeping manifest ids, data and times."""
+    limits = ImportLimits.from_settings(ctx.settings)
     try:
         archive = zipfile.ZipFile(archive_file)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -120,7 +151,7 @@ def import_archive(archive_file: IO[bytes], ctx: RecordContext, limits: ImportLi
 
 
 def _checked_entries(archive: zipfile.ZipFile, limits: ImportLimits,
-                     ctx: RecordContext) -> tuple[list[str], dict[str, dict[str, Any]]]:
+                     ctx: ServiceContext) -> tuple[list[str], dict[str, dict[str, Any]]]:
     infos = [info for info in archive.infolist() if not info.is_dir()]
     if len(infos) > limits.max_entries:
         raise LimitExceeded(f"The archive has {len(infos)} entries; the limit is "
@@ -175,8 +206,8 @@ def _read_manifest(archive: zipfile.ZipFile, names: list[str],
                    limits: ImportLimits) -> dict[str, dict[str, Any]]:
     if MANIFEST_JSON not in names:
         return {}
-    if archive.getinfo(MANIFEST_JSON).file_size > limits.max_manifest_bytes:
-        raise LimitExceeded(f"{MANIFEST_JSON} is larger than {limits.max_manifest_bytes} bytes.")
+    if archive.getinfo(MANIFEST_JSON).file_size > MAX_MANIFEST_BYTES:
+        raise LimitExceeded(f"{MANIFEST_JSON} is larger than {MAX_MANIFEST_BYTES} bytes.")
     try:
         entries = json.loads(_read_entry(archive, MANIFEST_JSON))
     except ValueError:
@@ -211,14 +242,14 @@ def _check_manifest_entry(entry: dict[str, Any]) -> None:
 
 
 def _import_one(archive: zipfile.ZipFile, name: str, entry: dict[str, Any],
-                user_data: dict[str, Any], ctx: RecordContext, report: ImportReport) -> None:
+                user_data: dict[str, Any], ctx: ServiceContext, report: ImportReport) -> None:
     status = ImageStatus(entry.get("status", "active"))
     if status is ImageStatus.DELETED:
         status = ImageStatus.ACTIVE
     time = entry.get("time")
     try:
         stored = store_record(
-            _read_entry(archive, name), ctx, path=name, record_id=entry.get("id"), status=status,
+            ctx, _read_entry(archive, name), path=name, record_id=entry.get("id"), status=status,
             metadata={**entry.get("data", {}), **user_data},
             time=datetime.fromisoformat(time.replace("Z", "+00:00")) if time else None)
     except ImagehostError as exc:

@@ -1,42 +1,65 @@
-"""Derived images on demand: cached, and rendered from the smallest good enough source."""
+"""GET /images/{id}/image decided: the original, a stored variant, metadata, a temporary URL,
+or a derived size and format, cached in three tiers, rendered from the smallest good enough
+source, once per concurrent burst. The route and the memory-hit fast path both call
+`serve_derived` and only turn its answer into a response."""
 
 from __future__ import annotations
 
 import json
-import posixpath
-import tempfile
 import time
-import zipfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import Any
+from urllib.parse import parse_qsl
 
 from imagehost.catalog.models import ImageRecord, ImageStatus
-from imagehost.errors import LimitExceeded, NotFound
-from imagehost.imaging.derivation import Derivation
+from imagehost.errors import BadRequest, NotFound
+from imagehost.imaging.derivation import (
+    Derivation,
+    negotiates,
+    parse_derivation,
+    query_flag,
+    resolve,
+)
 from imagehost.imaging.formats import ImageFormat, sniff_format
 from imagehost.imaging.metadata import describe
 from imagehost.imaging.probe import ImageInfo, probe_image
 from imagehost.imaging.render import render_derivation
 from imagehost.imaging.variants import Resize, VariantSpec, variant_key
-from imagehost.service.derived_cache import DerivedCache, cache_key
-from imagehost.service.records import RecordContext, read_original, store_for
+from imagehost.service.access import ANONYMOUS, Caller
+from imagehost.service.context import ServiceContext
+from imagehost.service.derived_cache import cache_key
+from imagehost.service.records import get_record, read_original
+from imagehost.service.url_signing import verify
+
+IMAGE_PATH = "/images/{record_id}/image"
+SIGNATURE_PARAMETERS = ("sig", "expires")
+_UNSIGNED = {"variant", "preset"}
+_NOT_DERIVED = {"variant", "meta", "url"}
 
 
 @dataclass(frozen=True)
-class DerivedOptions:
-    avif_effort: int = 0
-    quality: Mapping[str, int] | None = None
-    expose_gps: bool = False
-    url_lifetime: float = 172800.0
+class ImageRequest:
+    record_id: int
+    params: list[tuple[str, str]]
+    accept: str = ""
+    if_none_match: str = ""
+    caller: Caller = ANONYMOUS
 
 
 @dataclass(frozen=True)
-class DerivedContext:
-    records: RecordContext
-    cache: DerivedCache
-    options: DerivedOptions
+class ImageAnswer:
+    """What the route answers: bytes (or JSON) with headers, or a 304."""
+
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    content_type: str | None = None
+    json: Any = None
+    """Set for meta=true and url=true."""
+    source: str | None = None
+    """For metrics: memory, disk, store, rendered, coalesced or variant."""
 
 
 @dataclass(frozen=True)
@@ -48,68 +71,158 @@ class DerivedImage:
     source: str
     """Where the bytes came from: memory, disk, store, or rendered from <key>."""
 
-    @property
-    def etag(self) -> str:
-        return '"' + self.key.split("/", 2)[-1].replace("/", "-") + '"'
+
+@dataclass(frozen=True)
+class DerivedPlan:
+    """What a derived request resolves to before any image work."""
+
+    derivation: Derivation
+    key: str
+    headers: dict[str, str]
 
 
-def derive_image(record: ImageRecord, derivation: Derivation, ctx: DerivedContext) -> DerivedImage:
+async def serve_derived(ctx: ServiceContext, request: ImageRequest, *,
+                        memory_only: bool = False) -> ImageAnswer | None:
+    """The answer to `request`. With `memory_only`, None whenever the answer would need a
+    read or a render (the caller then goes the slow way), so it never blocks."""
+    record = ctx.record_cache.get(request.record_id)
+    if record is None:
+        if memory_only:
+            return None
+        generation = ctx.record_cache.generation
+        record = await ctx.pool.run(get_record, ctx, request.record_id)
+        ctx.record_cache.put(record, read_at=generation)
+    if record.status != ImageStatus.ACTIVE.value:
+        request.caller.require("read")
+    params = checked_params(ctx, record.id, request.params)
+    names = {k for k, _ in params}
+    if memory_only and (not names or not _NOT_DERIVED.isdisjoint(names)):
+        return None
+    if not names:
+        return await _original(ctx, record, request.if_none_match)
+    if "variant" in names:
+        return await _variant(ctx, record, params, request.if_none_match)
+    meta, url = _flag(params, "meta"), _flag(params, "url")
+    plan = derived_plan(ctx, record, [(k, v) for k, v in params if k not in ("meta", "url")],
+                        request.accept)
+    if meta:
+        return ImageAnswer(json=await ctx.pool.run(image_metadata, ctx, record))
+    if url:
+        return ImageAnswer(json=await ctx.pool.run(temporary_url, ctx, record,
+                                                   plan.derivation))
+    answer = _answer_without_work(ctx, plan, request.if_none_match)
+    if answer is not None or memory_only:
+        return answer
+    leader = not ctx.single_flight.pending(plan.key)
+    derived: DerivedImage = await ctx.single_flight.run(
+        plan.key, lambda: ctx.pool.run(derive_image, ctx, record, plan.derivation))
+    origin = derived.source.split(" ", 1)[0] if leader else "coalesced"
+    return ImageAnswer(headers={**plan.headers, "X-Imagehost-Source": origin},
+                       body=derived.data, content_type=derived.content_type, source=origin)
+
+
+def checked_params(ctx: ServiceContext, record_id: int,
+                   params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The signature checked (when URL_SIGNING_KEY is set), then dropped; a preset expanded."""
+    key = ctx.settings.url_signing_key
+    if key and any(k not in _UNSIGNED for k, _ in params):
+        verify(key, IMAGE_PATH.format(record_id=record_id), params)
+    return _expand_preset(ctx, [(k, v) for k, v in params if k not in SIGNATURE_PARAMETERS])
+
+
+def derived_plan(ctx: ServiceContext, record: ImageRecord, params: list[tuple[str, str]],
+                 accept: str) -> DerivedPlan:
+    """The resolved derivation, its cache key, and the response headers (ETag is the key)."""
+    parsed = parse_request_derivation(ctx, params)
+    derivation = resolve_for(ctx, parsed, record, accept)
+    key = cache_key(record.id, record.sha256, derivation.canonical_name())
+    headers = {"ETag": etag_of(key),
+               "Cache-Control": _cache_control(record, ctx.settings.derived_cache_control)}
+    if negotiates(parsed):
+        headers["Vary"] = "Accept"
+    return DerivedPlan(derivation, key, headers)
+
+
+def parse_request_derivation(ctx: ServiceContext, params: list[tuple[str, str]]) -> Derivation:
+    settings = ctx.settings
+    return parse_derivation(params, max_side=settings.derived_max_side,
+                            thumbnail_size=settings.thumbnail_size,
+                            thumbnail_enhancements=settings.thumbnail_enhancements)
+
+
+def resolve_for(ctx: ServiceContext, derivation: Derivation, record: ImageRecord,
+                accept: str) -> Derivation:
+    """`derivation` for this record: its format, focal point and the quality defaults."""
+    return resolve(derivation, ImageFormat(record.format),
+                   accept if negotiates(derivation) else "",
+                   quality=ctx.settings.derived_quality, focal=focal_point(record))
+
+
+def etag_of(key: str) -> str:
+    return '"' + key.split("/", 2)[-1].replace("/", "-") + '"'
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    return (etag in {p.strip().removeprefix("W/") for p in if_none_match.split(",")}
+            or if_none_match == "*")
+
+
+def derive_image(ctx: ServiceContext, record: ImageRecord,
+                 derivation: Derivation) -> DerivedImage:
     key = cache_key(record.id, record.sha256, derivation.canonical_name())
     cached = ctx.cache.get(key)
     if cached is not None:
         return DerivedImage(cached[0], derivation.content_type, key, cached[1])
-    original_info = record_info(record)
-    source_key = choose_source(record, derivation, ctx.records)
-    data_source = store_for(ImageStatus(record.status), ctx.records.stores)
+    source_key = choose_source(ctx, record, derivation)
     try:
-        data = data_source.get(source_key)
+        data = ctx.store_for(record.status).get(source_key)
     except NotFound:
-        source_key, data = record.key, read_original(record, ctx.records)
-    source_info = probe_image(data, sniff_format(data), ctx.records.policy.limits)
-    rendered = render_derivation(data, source_info, original_info, derivation,
-                                 avif_effort=ctx.options.avif_effort)
+        source_key, data = record.key, read_original(ctx, record)
+    source_info = probe_image(data, sniff_format(data), ctx.policy.limits)
+    rendered = render_derivation(data, source_info, record_info(record), derivation,
+                                 avif_effort=ctx.settings.avif_effort)
     ctx.cache.put(key, rendered)
     return DerivedImage(rendered, derivation.content_type, key, f"rendered from {source_key}")
 
 
-def stored_variant(record: ImageRecord, suffix: str, ctx: RecordContext) -> tuple[bytes, str]:
+def stored_variant(ctx: ServiceContext, record: ImageRecord, suffix: str) -> tuple[bytes, str]:
     """A configured eager variant, straight from the store (no decode)."""
     spec = next((s for s in ctx.policy.specs if s.suffix == suffix), None)
     if spec is None:
         raise NotFound(f"No variant {suffix!r}; configured: "
                        f"{', '.join(s.suffix for s in ctx.policy.specs)}.")
-    key = variant_key(record.key, spec)
-    data = store_for(ImageStatus(record.status), ctx.stores).get(key)
+    data = ctx.store_for(record.status).get(variant_key(record.key, spec))
     return data, spec.output_format(ImageFormat(record.format)).content_type
 
 
-def image_metadata(record: ImageRecord, ctx: DerivedContext) -> dict[str, Any]:
-    name = f"meta{'-gps' if ctx.options.expose_gps else ''}.json"
-    key = cache_key(record.id, record.sha256, name)
+def image_metadata(ctx: ServiceContext, record: ImageRecord) -> dict[str, Any]:
+    expose_gps = ctx.settings.expose_gps
+    key = cache_key(record.id, record.sha256, f"meta{'-gps' if expose_gps else ''}.json")
     cached = ctx.cache.get(key)
     if cached is not None:
         return json.loads(cached[0])
-    data = read_original(record, ctx.records)
+    data = read_original(ctx, record)
     meta = {"id": record.id, "file": record.key,
-            **describe(data, probe_image(data, sniff_format(data), ctx.records.policy.limits),
-                       expose_gps=ctx.options.expose_gps)}
+            **describe(data, probe_image(data, sniff_format(data), ctx.policy.limits),
+                       expose_gps=expose_gps)}
     ctx.cache.put(key, json.dumps(meta).encode())
     return meta
 
 
-def temporary_url(record: ImageRecord, derivation: Derivation,
-                  ctx: DerivedContext) -> dict[str, Any]:
+def temporary_url(ctx: ServiceContext, record: ImageRecord,
+                  derivation: Derivation) -> dict[str, Any]:
     """A temporary URL of the derived object in the cache store (rendered first if needed)."""
-    derived = derive_image(record, derivation, ctx)
-    if not ctx.cache.in_store(derived.key):
-        ctx.cache.store.put(derived.key, derived.data, derived.content_type)
-    lifetime = ctx.options.url_lifetime
+    derived = derive_image(ctx, record, derivation)
+    store = ctx.cache.store
+    if not store.exists(derived.key):
+        store.put(derived.key, derived.data, derived.content_type)
+    lifetime = ctx.settings.signed_url_lifetime
     expires = datetime.fromtimestamp(int(time.time() + lifetime), UTC)
-    return {"url": ctx.cache.store.signed_url(derived.key, lifetime),
-            "expires": expires.isoformat(), "etag": derived.etag}
+    return {"url": store.signed_url(derived.key, lifetime), "expires": expires.isoformat(),
+            "etag": etag_of(derived.key)}
 
 
-def choose_source(record: ImageRecord, derivation: Derivation, ctx: RecordContext) -> str:
+def choose_source(ctx: ServiceContext, record: ImageRecord, derivation: Derivation) -> str:
     """The source ladder: the smallest stored variant that is a plain downscale of the
     original (same aspect ratio, no crop) and still at least as large as what the
     derivation needs; else the original."""
@@ -129,8 +242,83 @@ def choose_source(record: ImageRecord, derivation: Derivation, ctx: RecordContex
 
 
 def record_info(record: ImageRecord) -> ImageInfo:
-    fmt = ImageFormat(record.format)
-    return ImageInfo(fmt, record.width, record.height, 1, 1, False)
+    return ImageInfo(ImageFormat(record.format), record.width, record.height, 1, 1, False)
+
+
+def focal_point(record: ImageRecord) -> tuple[float, float] | None:
+    """data.focal as {x, y} or [x, y] in 0..1, else None."""
+    focal = record.data.get("focal") if isinstance(record.data, dict) else None
+    try:
+        if isinstance(focal, dict):
+            x, y = float(focal["x"]), float(focal["y"])
+        elif isinstance(focal, list | tuple) and len(focal) == 2:
+            x, y = float(focal[0]), float(focal[1])
+        else:
+            return None
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (x, y) if 0 <= x <= 1 and 0 <= y <= 1 else None
+
+
+async def _original(ctx: ServiceContext, record: ImageRecord, if_none_match: str) -> ImageAnswer:
+    headers = {"ETag": f'"{record.sha256}"',
+               "Cache-Control": _cache_control(record, ctx.settings.cache_control)}
+    if etag_matches(if_none_match, headers["ETag"]):
+        return ImageAnswer(304, headers)
+    data = await ctx.pool.run(read_original, ctx, record)
+    return ImageAnswer(headers=headers, body=data,
+                       content_type=ImageFormat(record.format).content_type)
+
+
+async def _variant(ctx: ServiceContext, record: ImageRecord, params: list[tuple[str, str]],
+                   if_none_match: str) -> ImageAnswer:
+    if len(params) != 1:
+        raise BadRequest("variant takes no other parameters.")
+    suffix = params[0][1]
+    headers = {"ETag": f'"{record.sha256[:16]}-{suffix}"',
+               "Cache-Control": _cache_control(record, ctx.settings.derived_cache_control)}
+    if etag_matches(if_none_match, headers["ETag"]):
+        return ImageAnswer(304, headers)
+    data, content_type = await ctx.pool.run(stored_variant, ctx, record, suffix)
+    return ImageAnswer(headers=headers, body=data, content_type=content_type, source="variant")
+
+
+def _answer_without_work(ctx: ServiceContext, plan: DerivedPlan,
+                         if_none_match: str) -> ImageAnswer | None:
+    """A 304, or the bytes from the memory tier; None when the image must be fetched."""
+    if etag_matches(if_none_match, plan.headers["ETag"]):
+        return ImageAnswer(304, plan.headers)
+    memory = ctx.cache.memory
+    data = memory.get(plan.key) if memory is not None else None
+    if data is None:
+        return None
+    return ImageAnswer(headers={**plan.headers, "X-Imagehost-Source": "memory"}, body=data,
+                       content_type=plan.derivation.content_type, source="memory")
+
+
+def _cache_control(record: ImageRecord, public: str) -> str:
+    """Only published images may sit in shared caches."""
+    return public if record.status == ImageStatus.ACTIVE.value else "private, no-store"
+
+
+def _expand_preset(ctx: ServiceContext,
+                   params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    presets = [v for k, v in params if k == "preset"]
+    if not presets:
+        return params
+    if len(params) != 1:
+        raise BadRequest("preset takes no other parameters.")
+    configured = ctx.settings.derived_presets
+    query = configured.get(presets[0])
+    if query is None:
+        raise NotFound(f"No preset {presets[0]!r}; configured: "
+                       f"{', '.join(configured) or 'none'}.")
+    return parse_qsl(query)
+
+
+def _flag(params: list[tuple[str, str]], name: str) -> bool:
+    values = [v for k, v in params if k == name]
+    return bool(values) and query_flag(name, values[-1])
 
 
 def _needed_size(derivation: Derivation, width: int, height: int) -> tuple[int, int]:
@@ -146,32 +334,3 @@ def _plain_downscale(spec: VariantSpec, width: int, height: int) -> tuple[int, i
     if step.fit != "inside" or spec.format is not None:
         return None
     return step.target(width, height)
-
-
-
-def archive_derived(records: list[ImageRecord],
-                    derivation_for: Callable[[ImageRecord], Derivation] | None,
-                    ctx: DerivedContext, *, max_bytes: int) -> IO[bytes]:
-    """A zip of each record's derived image (or original) named by its canonical derivation
-    name, spooled to disk; LimitExceeded beyond `max_bytes`."""
-    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115
-    total = 0
-    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
-        for record in records:
-            if derivation_for is None:
-                name, data = record.key, read_original(record, ctx.records)
-            else:
-                derivation = derivation_for(record)
-                derived = derive_image(record, derivation, ctx)
-                stem = posixpath.splitext(record.key)[0]
-                name, data = f"{stem}+{derivation.canonical_name()}", derived.data
-            total += len(data)
-            if total > max_bytes:
-                break
-            archive.writestr(name, data)
-    if total > max_bytes:
-        spool.close()
-        raise LimitExceeded(f"The archive would exceed {max_bytes} bytes (archive_max_bytes); "
-                            "narrow the filter.")
-    spool.seek(0)
-    return spool

@@ -16,8 +16,8 @@ from collections import OrderedDict
 from pathlib import Path
 
 from imagehost.errors import NotFound, StoreUnavailable
+from imagehost.imaging.formats import content_type_of
 from imagehost.storage.base import Store
-from imagehost.storage.keys import content_type_for
 
 log = logging.getLogger(__name__)
 PREFIX = "derived"
@@ -58,6 +58,10 @@ class MemoryTier:
             while self.bytes > self.max_bytes:
                 _, evicted = self._items.popitem(last=False)
                 self.bytes -= len(evicted)
+
+    def keys(self, prefix: str = "") -> list[str]:
+        with self._lock:
+            return [k for k in self._items if k.startswith(prefix)]
 
     def purge(self, prefix: str) -> None:
         with self._lock:
@@ -159,7 +163,7 @@ class DerivedCache:
     def put(self, key: str, data: bytes) -> None:
         self._fill(key, data, disk=True)
         try:
-            self.store.put(key, data, content_type_for(key))
+            self.store.put(key, data, content_type_of(key))
         except StoreUnavailable as exc:
             log.warning("cache store unavailable: %s", exc.message)
 

@@ -1,23 +1,23 @@
-"""Health of the catalog and each store."""
+"""Health of the catalog, each store and the work pool."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
 
-from imagehost.catalog.images import ImageCatalog
-from imagehost.storage.base import Store
+from imagehost.service.context import ServiceContext
 
 
-def check_health(catalog: ImageCatalog, stores: Mapping[str, Store]) -> dict[str, Any]:
-    checks: dict[str, str] = {"catalog": _run(catalog.check)}
-    for name, store in stores.items():
+def check_health(ctx: ServiceContext) -> dict[str, Any]:
+    checks: dict[str, str] = {"catalog": _run(ctx.records.check)}
+    for name, store in ctx.stores.named().items():
         checks[f"store.{name}"] = _run(store.check)
     healthy = all(value == "ok" for value in checks.values())
-    return {"status": "ok" if healthy else "failing", "checks": checks}
+    return {"status": "ok" if healthy else "failing", "checks": checks,
+            "pool": {"in_flight": ctx.pool.in_flight, "capacity": ctx.pool.capacity}}
 
 
-def _run(check: Any) -> str:
+def _run(check: Callable[[], Any]) -> str:
     try:
         check()
     except Exception as exc:

@@ -7,9 +7,10 @@ import secrets
 import time
 
 from imagehost.errors import InvalidKey
-from imagehost.imaging.formats import ImageFormat
+from imagehost.imaging.formats import UPLOAD_FORMATS, ImageFormat
 
-ORIGINAL_KEY = re.compile(r"^\d+_\d+\.(jpg|png|gif|svg|webp)$")
+_EXTENSIONS = "|".join(f.extension for f in UPLOAD_FORMATS)
+ORIGINAL_KEY = re.compile(rf"^\d+_\d+\.({_EXTENSIONS})$")
 
 
 def new_image_key(fmt: ImageFormat, now: float | None = None) -> str:
@@ -21,5 +22,5 @@ def check_original_key(key: str) -> str:
     """A c2corg original key (`\\d+_\\d+.ext`); older keys have unpadded random parts."""
     if not ORIGINAL_KEY.match(key):
         raise InvalidKey(f"Invalid image key {key!r}: expected <digits>_<digits>."
-                         "(jpg|png|gif|svg|webp).")
+                         f"({_EXTENSIONS}).")
     return key

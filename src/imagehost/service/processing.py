@@ -12,6 +12,9 @@ from imagehost.imaging.svg import sanitize_svg
 from imagehost.imaging.variants import variant_key
 from imagehost.service.policy import ImagePolicy
 
+StoredObject = tuple[str, bytes, str]
+"""key, bytes, Content-Type"""
+
 
 @dataclass(frozen=True)
 class ProcessedImage:
@@ -23,19 +26,29 @@ class ProcessedImage:
     def sha256(self) -> str:
         return hashlib.sha256(self.original).hexdigest()
 
-    def variant_objects(self, key: str) -> list[tuple[str, bytes, str]]:
+    def variant_objects(self, key: str) -> list[StoredObject]:
         return [(variant_key(key, v.spec), v.data, v.format.content_type)
                 for v in self.rendered.variants]
 
+    def objects(self, key: str) -> list[StoredObject]:
+        """Every object of the image under `key`: the variants, then the original (written
+        last, so that an original in a store always has its variants)."""
+        return [*self.variant_objects(key),
+                (key, self.original, self.info.format.content_type)]
 
-def process_upload(data: bytes, policy: ImagePolicy) -> ProcessedImage:
-    """Sniff, sanitize, check limits from the header, then render all variants at once."""
+
+def process_upload(data: bytes, policy: ImagePolicy, *, orient: bool | None = None
+                   ) -> ProcessedImage:
+    """Sniff, sanitize, check limits from the header, then render all variants at once.
+    `orient` overrides the policy's auto-orientation of the original (jobs keep originals as
+    they were stored)."""
     check_size(len(data), policy.limits)
     fmt = sniff_format(data)
     if fmt is ImageFormat.SVG:
         data = sanitize_svg(data)
     info = probe_image(data, fmt, policy.limits)
-    rendered = render_variants(data, info, policy.specs, orient_original=policy.auto_orient)
+    rendered = render_variants(data, info, policy.specs,
+                               orient_original=policy.auto_orient if orient is None else orient)
     return ProcessedImage(rendered.original or data, info, rendered)
 
 

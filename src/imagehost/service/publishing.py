@@ -4,56 +4,55 @@ from incoming, then mark the record active."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 
-from imagehost.catalog.images import ImageCatalog, NewImage
 from imagehost.catalog.models import ImageStatus
 from imagehost.errors import BadRequest, NotFound
 from imagehost.imaging.formats import ImageFormat, sniff_format
 from imagehost.imaging.probe import probe_image
 from imagehost.imaging.render import apply_edit
 from imagehost.imaging.variants import Crop
+from imagehost.service.context import ServiceContext
+from imagehost.service.deletion import purge_derived
+from imagehost.service.editing import parse_crop
 from imagehost.service.naming import check_original_key
-from imagehost.service.policy import ImagePolicy
 from imagehost.service.processing import process_original
-from imagehost.service.uploads import store_all
+from imagehost.service.storing import catalog_stored_image, set_image_status, store_all
 from imagehost.storage.base import Store
 
 
-def publish_image(key: str, *, crop: Crop | None = None, policy: ImagePolicy, incoming: Store,
-                  active: Store, catalog: ImageCatalog, now: datetime | None = None) -> None:
+def publish_image(ctx: ServiceContext, key: str, *, crop: str | None = None,
+                  now: datetime | None = None) -> None:
+    """Publish `key`; with `crop` (WxH+X+Y), its variants are made from the cropped copy and
+    the original stays uncropped."""
     check_original_key(key)
+    geometry = parse_crop(crop)
     now = now or datetime.now(UTC)
+    incoming, active, policy = ctx.stores.incoming, ctx.stores.active, ctx.policy
     in_incoming = incoming.exists(key)
     if not in_incoming and not active.exists(key):
         raise NotFound(f"Unknown image {key!r}.")
     source = incoming if in_incoming else active
     variant_keys = policy.variant_keys(key)
-    if crop is not None:
-        _store_cropped_variants(key, source.get(key), crop, policy, active)
+    if geometry is not None:
+        _store_cropped_variants(ctx, key, source.get(key), geometry)
     else:
         copied = [v for v in variant_keys if _copy_if_present(v, incoming, active)]
         missing = [v for v in variant_keys if not active.exists(v)]
         if missing:
-            _regenerate_variants(key, _original(key, incoming, active, copied), missing,
-                                 policy, active)
+            original = _original(key, incoming, active, copied)
+            objects = process_original(original, policy).variant_objects(key)
+            store_all(active, [obj for obj in objects if obj[0] in missing])
     if in_incoming and not _copy_if_present(key, incoming, active) and not active.exists(key):
         _rollback(active, variant_keys)
         raise NotFound(f"Unknown image {key!r} (it expired while being published).")
     for k in [*variant_keys, key]:
         incoming.delete(k)
-    if not catalog.set_status(key, ImageStatus.ACTIVE, now):
-        record_stored_image(key, active.get(key), policy, catalog, ImageStatus.ACTIVE, now)
-
-
-def record_stored_image(key: str, data: bytes, policy: ImagePolicy, catalog: ImageCatalog,
-                        status: ImageStatus, now: datetime) -> None:
-    """Catalog an image whose bytes are stored but which has no record yet."""
-    info = probe_image(data, sniff_format(data), policy.limits)
-    catalog.add(NewImage(key, info.format.value, info.width, info.height, len(data),
-                         hashlib.sha256(data).hexdigest(), policy.variant_keys(key), now),
-                status, published_at=now if status is ImageStatus.ACTIVE else None)
+    record = set_image_status(ctx, key, ImageStatus.ACTIVE, now)
+    if record is None:
+        catalog_stored_image(ctx, key, active.get(key), ImageStatus.ACTIVE, now)
+    elif geometry is not None:
+        purge_derived(ctx, record.id)  # they may have been rendered from the uncropped variants
 
 
 def _copy_if_present(key: str, incoming: Store, active: Store) -> bool:
@@ -81,16 +80,9 @@ def _rollback(active: Store, keys: list[str]) -> None:
         active.delete(k)
 
 
-def _store_cropped_variants(key: str, original: bytes, crop: Crop, policy: ImagePolicy,
-                            active: Store) -> None:
+def _store_cropped_variants(ctx: ServiceContext, key: str, original: bytes, crop: Crop) -> None:
     fmt = sniff_format(original)
     if fmt is ImageFormat.SVG:
         raise BadRequest("crop is not supported for SVG images.")
-    cropped = apply_edit(original, probe_image(original, fmt, policy.limits), crop=crop)
-    store_all(active, process_original(cropped, policy).variant_objects(key))
-
-
-def _regenerate_variants(key: str, original: bytes, missing: list[str], policy: ImagePolicy,
-                         active: Store) -> None:
-    objects = process_original(original, policy).variant_objects(key)
-    store_all(active, [obj for obj in objects if obj[0] in missing])
+    cropped = apply_edit(original, probe_image(original, fmt, ctx.policy.limits), crop=crop)
+    store_all(ctx.stores.active, process_original(cropped, ctx.policy).variant_objects(key))

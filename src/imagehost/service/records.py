@@ -1,54 +1,44 @@
-"""Image records: an image plus free-form `data`, stored under a generated or chosen path."""
+"""Image records: an image plus free-form `data`, stored under a generated or chosen path,
+listed and changed through the filter language."""
 
 from __future__ import annotations
 
 import json
 import posixpath
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from imagehost.catalog.filters import RecordFilter
-from imagehost.catalog.models import ImageRecord, ImageStatus
-from imagehost.catalog.records import RecordCatalog
+from imagehost.catalog.filters import (
+    FILTER_HELP,
+    RecordFilter,
+    RecordQuery,
+    encode_cursor,
+    parse_path,
+    parse_query,
+)
+from imagehost.catalog.models import MAX_ID, ImageRecord, ImageStatus
 from imagehost.errors import BadRequest, Conflict, NotFound
-from imagehost.imaging.formats import ImageFormat
-from imagehost.service.derived_cache import DerivedCache
+from imagehost.imaging.formats import FORMATS, ImageFormat
+from imagehost.service.access import Caller
+from imagehost.service.context import ServiceContext
+from imagehost.service.deletion import delete_image
 from imagehost.service.merge_patch import merge_patch
 from imagehost.service.naming import new_image_key
-from imagehost.service.policy import ImagePolicy
 from imagehost.service.processing import process_upload
-from imagehost.service.uploads import delete_all, store_all
-from imagehost.storage.base import Store
-from imagehost.storage.factory import Stores
+from imagehost.service.storing import StoredImage, store_image
 from imagehost.storage.keys import validate_key
 
-_EXTENSIONS = {ImageFormat.JPEG: ("jpg", "jpeg"), ImageFormat.PNG: ("png",),
-               ImageFormat.GIF: ("gif",), ImageFormat.WEBP: ("webp",),
-               ImageFormat.SVG: ("svg",)}
+__all__ = ["FILTER_HELP"]
 MAX_DATA_BYTES = 256 * 1024
+Params = Iterable[tuple[str, str]]
 
 
-@dataclass(frozen=True)
-class RecordContext:
-    """The collaborators every record use case needs."""
-
-    policy: ImagePolicy
-    stores: Stores
-    records: RecordCatalog
-    cache: DerivedCache
-
-
-@dataclass(frozen=True)
-class StoredRecord:
-    record: ImageRecord
-    created: bool
-
-
-def store_record(data: bytes, ctx: RecordContext, *, path: str | None = None,
+def store_record(ctx: ServiceContext, data: bytes, *, path: str | None = None,
                  metadata: dict[str, Any] | None = None, time: datetime | None = None,
                  record_id: int | None = None, status: ImageStatus = ImageStatus.ACTIVE,
-                 now: datetime | None = None) -> StoredRecord:
+                 now: datetime | None = None) -> StoredImage:
     """Process an image like /upload and store it with its variants under `path` (or a new
     key). An existing record at `path` is replaced: new bytes, data and time, same id."""
     check_data(metadata or {})
@@ -56,39 +46,19 @@ def store_record(data: bytes, ctx: RecordContext, *, path: str | None = None,
     now = now or datetime.now(UTC)
     fmt = processed.info.format
     key = check_record_path(path, fmt) if path else new_image_key(fmt, now.timestamp())
-    existing = ctx.records.by_file(key)
-    _check_id(existing, record_id, key, ctx.records)
-    _check_variant_clash(key, ctx)
-    store = store_for(status, ctx.stores)
-    objects = [*processed.variant_objects(key), (key, processed.original, fmt.content_type)]
-    store_all(store, objects)
-    if existing is not None:
-        _remove_files(existing, ctx, keep_store=store)
-    record = existing or ImageRecord(key=key, id=record_id)
-    record.status = status.value
-    record.format = fmt.value
-    record.width, record.height = processed.info.width, processed.info.height
-    record.bytes, record.sha256 = len(processed.original), processed.sha256
-    record.variants = [k for k, _, _ in objects[:-1]]
-    record.data = metadata or {}
-    record.created_at = _utc(time or now)
-    record.published_at = now if status is ImageStatus.ACTIVE else None
-    record.deleted_at = None
-    try:
-        saved = ctx.records.save(record)
-    except Exception:
-        if existing is None:
-            delete_all(store, [k for k, _, _ in objects])
-        raise
-    return StoredRecord(saved, existing is None)
+    _check_id(ctx, ctx.records.by_file(key), record_id, key)
+    _check_variant_clash(ctx, key)
+    return store_image(ctx, key, processed, status, now=now, data=metadata or {},
+                       created_at=time or now, record_id=record_id)
 
 
 def check_record_path(path: str, fmt: ImageFormat) -> str:
     key = validate_key(path)
     extension = posixpath.splitext(key)[1].lower().lstrip(".")
-    if extension not in _EXTENSIONS[fmt]:
+    allowed = FORMATS[fmt].extensions
+    if extension not in allowed:
         raise BadRequest(f"The path {key!r} must end in "
-                         f"{' or '.join('.' + e for e in _EXTENSIONS[fmt])}: the content is "
+                         f"{' or '.join('.' + e for e in allowed)}: the content is "
                          f"{fmt.value}.")
     return key
 
@@ -102,81 +72,113 @@ def check_data(data: Any) -> dict[str, Any]:
     return data
 
 
-def _check_strings(value: Any) -> None:
-    """Every database must store what it is given: no NUL (PostgreSQL's JSONB refuses it) and
-    no lone surrogate (not UTF-8) in keys or values."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_string(key)
-            _check_strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            _check_strings(item)
-    elif isinstance(value, str):
-        _check_string(value)
-
-
-def _check_string(text: str) -> None:
-    if "\x00" in text:
-        raise BadRequest("data strings may not contain NUL (\\u0000).")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadRequest("data strings must be valid Unicode (no lone surrogates).") from None
-
-
-def get_record(record_id: int, ctx: RecordContext) -> ImageRecord:
-    record = ctx.records.get(record_id)
+def get_record(ctx: ServiceContext, record_id: int) -> ImageRecord:
+    record = ctx.records.get(record_id) if 1 <= record_id <= MAX_ID else None
     if record is None or record.status == ImageStatus.DELETED.value:
         raise NotFound(f"Image {record_id} not found.")
     return record
 
 
-def replace_data(record_id: int, data: Any, ctx: RecordContext) -> ImageRecord:
-    record = get_record(record_id, ctx)
+def readable_record(ctx: ServiceContext, record_id: int, caller: Caller) -> ImageRecord:
+    """A record the caller may read: active ones are public, others need `read`."""
+    record = get_record(ctx, record_id)
+    if record.status != ImageStatus.ACTIVE.value:
+        caller.require("read")
+    return record
+
+
+def find_record(ctx: ServiceContext, ref: str) -> ImageRecord:
+    """A live record by id (digits) or by path."""
+    if ref.isdigit():
+        return get_record(ctx, int(ref))
+    record = ctx.records.by_file(ref)
+    if record is None or record.status == ImageStatus.DELETED.value:
+        raise NotFound(f"Image {ref} not found.")
+    return record
+
+
+def replace_data(ctx: ServiceContext, ref: str, data: Any) -> ImageRecord:
+    record = find_record(ctx, ref)
     record.data = check_data(data)
-    return ctx.records.save(record)
+    return _save(ctx, record)
 
 
-def patch_data(record_id: int, patch: Any, ctx: RecordContext) -> ImageRecord:
-    record = get_record(record_id, ctx)
+def patch_data(ctx: ServiceContext, record_id: int, patch: Any) -> ImageRecord:
+    record = get_record(ctx, record_id)
     if not isinstance(patch, dict):
         raise BadRequest("A merge patch of data must be a JSON object.")
     record.data = check_data(merge_patch(record.data, patch))
-    return ctx.records.save(record)
+    return _save(ctx, record)
 
 
-def patch_many(record_filter: RecordFilter, patch: Any, ctx: RecordContext) -> int:
+def patch_many(ctx: ServiceContext, params: Params, patch: Any) -> int:
+    record_filter = bulk_filter(params)
     if not isinstance(patch, dict):
         raise BadRequest("A merge patch of data must be a JSON object.")
-    return ctx.records.update_data(_live(record_filter),
-                                   lambda data: check_data(merge_patch(data, patch)))
+    try:
+        return ctx.records.update_data(_live(record_filter),
+                                       lambda data: check_data(merge_patch(data, patch)))
+    finally:
+        ctx.record_cache.forget()
 
 
-def delete_record(record_id: int, ctx: RecordContext, now: datetime | None = None) -> None:
-    record = get_record(record_id, ctx)
-    _remove_files(record, ctx)
-    record.status = ImageStatus.DELETED.value
-    record.deleted_at = now or datetime.now(UTC)
-    ctx.records.save(record)
+def delete_record(ctx: ServiceContext, record_id: int, now: datetime | None = None) -> None:
+    delete_image(ctx, get_record(ctx, record_id), now or datetime.now(UTC))
 
 
-def delete_many(record_filter: RecordFilter, ctx: RecordContext) -> int:
+def delete_many(ctx: ServiceContext, params: Params, now: datetime | None = None) -> int:
+    now = now or datetime.now(UTC)
     deleted = 0
-    for record in list(ctx.records.iterate(_live(record_filter))):
-        if record.status == ImageStatus.DELETED.value:
-            continue
-        delete_record(record.id, ctx)
-        deleted += 1
+    for record in list(ctx.records.iterate(_live(bulk_filter(params)))):
+        if record.status != ImageStatus.DELETED.value:
+            delete_image(ctx, record, now)
+            deleted += 1
     return deleted
 
 
-def read_original(record: ImageRecord, ctx: RecordContext) -> bytes:
-    return store_for(ImageStatus(record.status), ctx.stores).get(record.key)
+def bulk_filter(params: Params) -> RecordFilter:
+    """The filter of a bulk operation; an empty one only with all=true."""
+    query = parse_query(params)
+    if query.filter.empty and not query.all:
+        raise BadRequest("Refusing a bulk operation on every image: give a filter, or all=true.")
+    return query.filter
 
 
-def store_for(status: ImageStatus, stores: Stores) -> Store:
-    return stores.incoming if status is ImageStatus.INCOMING else stores.active
+def visible_query(params: Params, caller: Caller, *,
+                  extra_reserved: tuple[str, ...] = ()) -> RecordQuery:
+    """Parse the filters; anonymous callers see active images only."""
+    query = parse_query(params, extra_reserved)
+    statuses = query.filter.statuses
+    if caller.anonymous:
+        if statuses not in (None, (ImageStatus.ACTIVE.value,)):
+            caller.require("read")
+        statuses = (ImageStatus.ACTIVE.value,)
+    elif statuses is None:
+        statuses = (ImageStatus.INCOMING.value, ImageStatus.ACTIVE.value)
+    else:
+        caller.require("read")
+    return replace(query, filter=replace(query.filter, statuses=statuses))
+
+
+def list_records(ctx: ServiceContext, params: Params, caller: Caller) -> dict[str, Any]:
+    query = visible_query(params, caller)
+    page = ctx.records.page(query)
+    return {"total": page.total, "skip": query.skip, "limit": query.limit,
+            "items": [record_view(r, query.select) for r in page.records],
+            "next_cursor": encode_cursor(page.next_cursor) if page.next_cursor else None}
+
+
+def data_keys(ctx: ServiceContext, params: Params, caller: Caller) -> list[str]:
+    return ctx.records.data_keys(visible_query(params, caller).filter)
+
+
+def data_values(ctx: ServiceContext, name: str, params: Params, caller: Caller) -> list[Any]:
+    path = parse_path(name.removeprefix("data."), "name")
+    return ctx.records.data_values(path, visible_query(params, caller).filter)
+
+
+def read_original(ctx: ServiceContext, record: ImageRecord) -> bytes:
+    return ctx.store_for(record.status).get(record.key)
 
 
 def record_view(record: ImageRecord, select: tuple[str, ...] | None = None) -> dict[str, Any]:
@@ -202,6 +204,12 @@ def record_view(record: ImageRecord, select: tuple[str, ...] | None = None) -> d
     return projected
 
 
+def _save(ctx: ServiceContext, record: ImageRecord) -> ImageRecord:
+    saved = ctx.records.save(record)
+    ctx.record_cache.forget(saved.id)
+    return saved
+
+
 def _live(record_filter: RecordFilter) -> RecordFilter:
     """Bulk operations never touch tombstones unless asked for them by status."""
     if record_filter.statuses is not None:
@@ -209,28 +217,41 @@ def _live(record_filter: RecordFilter) -> RecordFilter:
     return replace(record_filter, statuses=(ImageStatus.INCOMING.value, ImageStatus.ACTIVE.value))
 
 
-def _remove_files(record: ImageRecord, ctx: RecordContext, keep_store: Store | None = None) -> None:
-    store = store_for(ImageStatus(record.status), ctx.stores)
-    stale = [record.key, *record.variants]
-    if store is keep_store:
-        fresh = set(ctx.policy.variant_keys(record.key)) | {record.key}
-        stale = [k for k in stale if k not in fresh]
-    delete_all(store, stale)
-    ctx.cache.purge(record.id)
+def _check_strings(value: Any) -> None:
+    """Every database must store what it is given: no NUL (PostgreSQL's JSONB refuses it) and
+    no lone surrogate (not UTF-8) in keys or values."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_string(key)
+            _check_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item)
+    elif isinstance(value, str):
+        _check_string(value)
 
 
-def _check_id(existing: ImageRecord | None, record_id: int | None, key: str,
-              records: RecordCatalog) -> None:
+def _check_string(text: str) -> None:
+    if "\x00" in text:
+        raise BadRequest("data strings may not contain NUL (\\u0000).")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("data strings must be valid Unicode (no lone surrogates).") from None
+
+
+def _check_id(ctx: ServiceContext, existing: ImageRecord | None, record_id: int | None,
+              key: str) -> None:
     if record_id is None:
         return
     if existing is not None and existing.id != record_id:
         raise Conflict(f"{key!r} already belongs to image {existing.id}, not {record_id}.")
-    holder = records.get(record_id)
+    holder = ctx.records.get(record_id)
     if existing is None and holder is not None:
         raise Conflict(f"Image {record_id} already exists with the file {holder.key!r}.")
 
 
-def _check_variant_clash(key: str, ctx: RecordContext) -> None:
+def _check_variant_clash(ctx: ServiceContext, key: str) -> None:
     """A path must not be another image's variant, nor have variants that are images."""
     for variant in ctx.policy.variant_keys(key):
         if ctx.records.by_file(variant) is not None:
@@ -239,17 +260,12 @@ def _check_variant_clash(key: str, ctx: RecordContext) -> None:
     for spec in ctx.policy.specs:
         if stem.endswith(spec.suffix) and len(stem) > len(spec.suffix):
             base = stem[: -len(spec.suffix)]
-            for extensions in _EXTENSIONS.values():
-                for extension in extensions:
+            for fmt_spec in FORMATS.values():
+                for extension in fmt_spec.extensions:
                     owner = ctx.records.by_file(f"{base}.{extension}")
                     if owner is not None and key in owner.variants:
                         raise Conflict(f"{key!r} is a variant of image {owner.id}.")
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
+
+ContentTypeOf = Callable[[str], str]
+"""The Content-Type of an object by its key; the composition root passes the format registry's."""
 
 
 @dataclass(frozen=True)

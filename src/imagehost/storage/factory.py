@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagehost.config import Settings
-from imagehost.storage.base import Store
+from imagehost.storage.base import ContentTypeOf, Store
 from imagehost.storage.local import LocalStore
 from imagehost.storage.signing import UrlSigner
 
@@ -30,20 +31,24 @@ class Stores:
         return {"incoming": self.incoming, "active": self.active, "cache": self.cache}
 
 
-def build_stores(settings: Settings) -> Stores:
+def build_stores(settings: Settings, content_type_of: ContentTypeOf) -> Stores:
     signer = UrlSigner((settings.signed_url_key or secrets.token_hex(32)).encode(),
                        f"{settings.service_url.rstrip('/')}{settings.prefix}")
     if settings.storage_backend == "s3":
-        return _s3_stores(settings, signer)
+        return _s3_stores(settings, signer, content_type_of)
     if settings.storage_backend == "swift":
-        return _swift_stores(settings, signer)
+        return _swift_stores(settings, signer, content_type_of)
     active_url = settings.active_public_url or (
         f"{settings.service_url.rstrip('/')}{settings.prefix}/active")
+
+    def store(name: str, root: Path, public: str | None = None) -> LocalStore:
+        return LocalStore(name, root, content_type_of=content_type_of, signer=signer,
+                          public_base_url=public)
+
     return Stores(
-        incoming=LocalStore("incoming", settings.incoming_folder, signer=signer),
-        active=LocalStore("active", settings.active_folder, signer=signer,
-                          public_base_url=active_url),
-        cache=LocalStore("cache", settings.cache_folder, signer=signer),
+        incoming=store("incoming", settings.incoming_folder),
+        active=store("active", settings.active_folder, active_url),
+        cache=store("cache", settings.cache_folder),
         signer=signer,
     )
 
@@ -71,7 +76,7 @@ def s3_client(settings: Settings, group: str | None) -> Any:
 # and about 10 MB of every process's memory, for nothing with the local backend.
 
 
-def _s3_stores(settings: Settings, signer: UrlSigner) -> Stores:
+def _s3_stores(settings: Settings, signer: UrlSigner, content_type_of: ContentTypeOf) -> Stores:
     from imagehost.storage.s3 import S3Store
 
     clients: dict[str, Any] = {}
@@ -83,8 +88,9 @@ def _s3_stores(settings: Settings, signer: UrlSigner) -> Stores:
             clients[account] = s3_client(settings, group)
         return S3Store(name, clients[account], bucket, account=account,
                        cache_control=settings.cache_control,
-                       acl=acl if settings.s3_acl else None, public_base_url=public,
-                       expires_after=expires, multipart_threshold=settings.multipart_threshold)
+                       acl=acl if settings.s3_acl else None, content_type_of=content_type_of,
+                       multipart_threshold=settings.multipart_threshold,
+                       public_base_url=public, expires_after=expires)
 
     assert settings.incoming_bucket and settings.active_bucket
     return Stores(
@@ -98,7 +104,8 @@ def _s3_stores(settings: Settings, signer: UrlSigner) -> Stores:
     )
 
 
-def _swift_stores(settings: Settings, signer: UrlSigner) -> Stores:
+def _swift_stores(settings: Settings, signer: UrlSigner,
+                  content_type_of: ContentTypeOf) -> Stores:
     from imagehost.storage.swift import SwiftAccount, SwiftStore
 
     assert settings.os_auth_url and settings.os_username and settings.os_password
@@ -110,6 +117,7 @@ def _swift_stores(settings: Settings, signer: UrlSigner) -> Stores:
 
     def store(name: str, container: str, public: str | None = None) -> SwiftStore:
         return SwiftStore(name, account, container, cache_control=settings.cache_control,
+                          content_type_of=content_type_of,
                           temp_url_key=settings.swift_temp_url_key, public_base_url=public)
 
     assert settings.incoming_bucket and settings.active_bucket

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
-import posixpath
-
 from imagehost.errors import InvalidKey
 
 MAX_KEY_LENGTH = 1024
@@ -29,11 +26,3 @@ def validate_key(key: str) -> str:
     if segments[0].startswith(".tmp"):
         raise InvalidKey("Invalid key: the .tmp prefix is reserved.")
     return key
-
-
-def content_type_for(key: str) -> str:
-    ext = posixpath.splitext(key)[1].lower()
-    known = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
-             ".gif": "image/gif", ".webp": "image/webp", ".svg": "image/svg+xml",
-             ".avif": "image/avif", ".json": "application/json"}
-    return known.get(ext) or mimetypes.guess_type(key)[0] or "application/octet-stream"

@@ -13,17 +13,18 @@ from pathlib import Path
 from urllib.parse import quote
 
 from imagehost.errors import NotFound, StoreUnavailable
-from imagehost.storage.base import ObjectInfo, Store
-from imagehost.storage.keys import content_type_for, validate_key
+from imagehost.storage.base import ContentTypeOf, ObjectInfo, Store
+from imagehost.storage.keys import validate_key
 from imagehost.storage.signing import UrlSigner
 
 _TMP_DIR = ".tmp"
 
 
 class LocalStore:
-    def __init__(self, name: str, root: Path, *, signer: UrlSigner | None = None,
-                 public_base_url: str | None = None) -> None:
+    def __init__(self, name: str, root: Path, *, content_type_of: ContentTypeOf,
+                 signer: UrlSigner | None = None, public_base_url: str | None = None) -> None:
         self.name = name
+        self.content_type_of = content_type_of
         self.root = root.resolve()
         self.signer = signer
         self.public_base_url = public_base_url
@@ -56,7 +57,7 @@ class LocalStore:
             return None
         if not path.is_file():
             return None
-        return _info(key, stat)
+        return self._info(key, stat)
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
@@ -68,7 +69,7 @@ class LocalStore:
         if isinstance(target, LocalStore):
             target.put_file(key, source)
         else:
-            target.put(key, source.read_bytes(), content_type_for(key))
+            target.put(key, source.read_bytes(), self.content_type_of(key))
 
     def delete(self, key: str) -> None:
         path = self.path(key)
@@ -88,7 +89,7 @@ class LocalStore:
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
                     try:
-                        yield _info(key, path.stat())
+                        yield self._info(key, path.stat())
                     except FileNotFoundError:
                         continue
 
@@ -118,6 +119,11 @@ class LocalStore:
             Path(temporary).unlink(missing_ok=True)
             raise
 
+    def _info(self, key: str, stat: os.stat_result) -> ObjectInfo:
+        etag = hashlib.md5(f"{stat.st_size}-{stat.st_mtime_ns}".encode(), usedforsecurity=False)
+        return ObjectInfo(key, stat.st_size, self.content_type_of(key),
+                          datetime.fromtimestamp(stat.st_mtime, UTC), etag.hexdigest())
+
     def _prune_empty_parents(self, directory: Path) -> None:
         while directory != self.root and directory.is_relative_to(self.root):
             try:
@@ -125,9 +131,3 @@ class LocalStore:
             except OSError:
                 return
             directory = directory.parent
-
-
-def _info(key: str, stat: os.stat_result) -> ObjectInfo:
-    etag = hashlib.md5(f"{stat.st_size}-{stat.st_mtime_ns}".encode(), usedforsecurity=False)
-    return ObjectInfo(key, stat.st_size, content_type_for(key),
-                      datetime.fromtimestamp(stat.st_mtime, UTC), etag.hexdigest())

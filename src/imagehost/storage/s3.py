@@ -12,18 +12,18 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from imagehost.errors import NotFound, StoreUnavailable
-from imagehost.storage.base import ObjectInfo, Store
-from imagehost.storage.keys import content_type_for, validate_key
+from imagehost.storage.base import ContentTypeOf, ObjectInfo, Store
+from imagehost.storage.keys import validate_key
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
 class S3Store:
     def __init__(self, name: str, client: Any, bucket: str, *, account: str, cache_control: str,
-                 acl: str | None, public_base_url: str | None = None,
-                 expires_after: float | None = None,
-                 multipart_threshold: int = 8 * 1024 * 1024) -> None:
+                 acl: str | None, content_type_of: ContentTypeOf, multipart_threshold: int,
+                 public_base_url: str | None = None, expires_after: float | None = None) -> None:
         self.name = name
+        self.content_type_of = content_type_of
         self.client = client
         self.bucket = bucket
         self.account = account
@@ -57,7 +57,7 @@ class S3Store:
         except NotFound:
             return None
         return ObjectInfo(key, meta["ContentLength"], meta.get("ContentType") or
-                          content_type_for(key), meta["LastModified"],
+                          self.content_type_of(key), meta["LastModified"],
                           meta.get("ETag", "").strip('"'))
 
     def exists(self, key: str) -> bool:
@@ -72,7 +72,7 @@ class S3Store:
                     CopySource={"Bucket": self.bucket, "Key": key},
                     **target._object_args(key, None))
         else:
-            target.put(key, self.get(key), content_type_for(key))
+            target.put(key, self.get(key), self.content_type_of(key))
 
     def delete(self, key: str) -> None:
         with self._errors(key):
@@ -84,7 +84,7 @@ class S3Store:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix,
                                            PaginationConfig={"PageSize": 1000}):
                 for item in page.get("Contents", []):
-                    yield ObjectInfo(item["Key"], item["Size"], content_type_for(item["Key"]),
+                    yield ObjectInfo(item["Key"], item["Size"], self.content_type_of(item["Key"]),
                                      item["LastModified"], item.get("ETag", "").strip('"'))
 
     def check(self) -> None:
@@ -120,7 +120,7 @@ class S3Store:
         return list(answer.get("Rules", []))
 
     def _object_args(self, key: str, content_type: str | None) -> dict[str, Any]:
-        args: dict[str, Any] = {"ContentType": content_type or content_type_for(key),
+        args: dict[str, Any] = {"ContentType": content_type or self.content_type_of(key),
                                 "CacheControl": self.cache_control}
         if self.acl:
             args["ACL"] = self.acl

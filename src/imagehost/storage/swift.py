@@ -11,8 +11,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from imagehost.errors import NotFound, StoreUnavailable
-from imagehost.storage.base import ObjectInfo, Store
-from imagehost.storage.keys import content_type_for, validate_key
+from imagehost.storage.base import ContentTypeOf, ObjectInfo, Store
+from imagehost.storage.keys import validate_key
 
 
 @dataclass(frozen=True)
@@ -20,12 +20,12 @@ class SwiftAccount:
     auth_url: str
     username: str
     password: str
-    project_name: str | None = None
-    user_domain_name: str | None = None
-    project_domain_name: str | None = None
-    region_name: str | None = None
-    timeout: float = 30.0
-    retries: int = 2
+    project_name: str | None
+    user_domain_name: str | None
+    project_domain_name: str | None
+    region_name: str | None
+    timeout: float
+    retries: int
 
     @property
     def auth_version(self) -> str:
@@ -47,8 +47,10 @@ class SwiftStore:
     """swiftclient connections are not thread-safe: each thread gets its own."""
 
     def __init__(self, name: str, account: SwiftAccount, container: str, *, cache_control: str,
-                 temp_url_key: str | None = None, public_base_url: str | None = None) -> None:
+                 content_type_of: ContentTypeOf, temp_url_key: str | None = None,
+                 public_base_url: str | None = None) -> None:
         self.name = name
+        self.content_type_of = content_type_of
         self.account = account
         self.container = container
         self.cache_control = cache_control
@@ -66,7 +68,7 @@ class SwiftStore:
     def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
         with self._errors(key):
             self.connection.put_object(self.container, validate_key(key), contents=data,
-                                       content_type=content_type or content_type_for(key),
+                                       content_type=content_type or self.content_type_of(key),
                                        headers={"Cache-Control": self.cache_control})
 
     def get(self, key: str) -> bytes:
@@ -82,7 +84,7 @@ class SwiftStore:
             return None
         modified = datetime.fromtimestamp(float(headers.get("x-timestamp", 0)), UTC)
         return ObjectInfo(key, int(headers.get("content-length", 0)),
-                          headers.get("content-type") or content_type_for(key), modified,
+                          headers.get("content-type") or self.content_type_of(key), modified,
                           headers.get("etag", "").strip('"'))
 
     def exists(self, key: str) -> bool:
@@ -94,11 +96,11 @@ class SwiftStore:
             with self._errors(key):
                 self.connection.copy_object(
                     self.container, key, destination=f"/{target.container}/{key}",
-                    headers={"Content-Type": content_type_for(key),
+                    headers={"Content-Type": self.content_type_of(key),
                              "Cache-Control": target.cache_control},
                     fresh_metadata=True)
         else:
-            target.put(key, self.get(key), content_type_for(key))
+            target.put(key, self.get(key), self.content_type_of(key))
 
     def delete(self, key: str) -> None:
         try:
@@ -117,7 +119,7 @@ class SwiftStore:
                 return
             for item in items:
                 modified = datetime.fromisoformat(item["last_modified"]).replace(tzinfo=UTC)
-                yield ObjectInfo(item["name"], item["bytes"], content_type_for(item["name"]),
+                yield ObjectInfo(item["name"], item["bytes"], self.content_type_of(item["name"]),
                                  modified, item.get("hash", ""))
             marker = items[-1]["name"]
 

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import hmac
+from datetime import UTC, datetime
 from typing import Annotated, BinaryIO
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
-from imagehost.errors import BadRequest, Forbidden, Unauthorized
-from imagehost.imaging.variants import Crop, VariantConfigError, parse_crop_geometry
-from imagehost.service.deletion import delete_images
+from imagehost.errors import BadRequest
+from imagehost.service.access import check_secret
+from imagehost.service.context import ServiceContext
+from imagehost.service.deletion import delete_keys
 from imagehost.service.editing import recrop_image, rotate_image
 from imagehost.service.publishing import publish_image
 from imagehost.service.uploads import UploadResult, upload_image
 from imagehost.web.schemas import error_responses
-from imagehost.web.state import Services, services
+from imagehost.web.state import ContextDep, MetricsDep
 
 router = APIRouter(tags=["c2corg"])
-ServicesDep = Annotated[Services, Depends(services)]
 
 
 class UploadResponse(BaseModel):
@@ -44,95 +44,65 @@ async def ping() -> str:
 
 @router.post("/upload", response_model=UploadResponse,
              responses=error_responses(400, 413, 503))
-async def upload(svc: ServicesDep, file: Annotated[UploadFile, File()]) -> UploadResponse:
+async def upload(ctx: ContextDep, metrics: MetricsDep,
+                 file: Annotated[UploadFile, File()]) -> UploadResponse:
     """Store an image in incoming with its variants; answers its new key."""
-    result = await svc.pool.run(_upload, svc, file.file)
-    info = result.processed.info
-    svc.metrics.uploads.labels(info.format.value).inc()
-    svc.metrics.upload_bytes.inc(len(result.processed.original))
-    svc.metrics.render_seconds.observe(result.processed.rendered.seconds)
+    result = await ctx.pool.run(_upload, ctx, file.file)
+    metrics.count_upload(result.processed)
     return UploadResponse(filename=result.key)
 
 
-def _upload(svc: Services, stream: BinaryIO) -> UploadResult:
-    data = stream.read(svc.settings.max_upload_bytes + 1)
-    return upload_image(data, policy=svc.policy, incoming=svc.stores.incoming,
-                        catalog=svc.catalog)
+def _upload(ctx: ServiceContext, stream: BinaryIO) -> UploadResult:
+    return upload_image(ctx, stream.read(ctx.settings.max_upload_bytes + 1))
 
 
 @router.post("/publish", response_model=SuccessResponse,
              responses=error_responses(400, 401, 403, 404, 503))
-async def publish(svc: ServicesDep, secret: Annotated[str | None, Form()] = None,
+async def publish(ctx: ContextDep, secret: Annotated[str | None, Form()] = None,
                   filename: Annotated[str | None, Form()] = None,
                   crop: Annotated[str | None, Form()] = None) -> SuccessResponse:
     """Move an uploaded image and its variants to active (idempotent)."""
-    check_secret(svc, secret)
+    check_secret(ctx.settings, secret)
     key = _required(filename, "filename")
-    await svc.pool.run(publish_image, key, crop=_crop(crop), policy=svc.policy,
-                       incoming=svc.stores.incoming, active=svc.stores.active,
-                       catalog=svc.catalog)
+    await ctx.pool.run(publish_image, ctx, key, crop=crop)
     return SuccessResponse()
 
 
 @router.post("/delete", response_model=SuccessResponse,
              responses=error_responses(400, 401, 403, 503))
-async def delete(svc: ServicesDep, secret: Annotated[str | None, Form()] = None,
+async def delete(ctx: ContextDep, secret: Annotated[str | None, Form()] = None,
                  filenames: Annotated[list[str] | None, Form()] = None) -> SuccessResponse:
     """Delete published images and their variants; unknown keys are ignored."""
-    check_secret(svc, secret)
-    await svc.pool.run(delete_images, filenames or [], policy=svc.policy,
-                       active=svc.stores.active, catalog=svc.catalog)
+    check_secret(ctx.settings, secret)
+    await ctx.pool.run(delete_keys, ctx, filenames or [], datetime.now(UTC))
     return SuccessResponse()
 
 
 @router.post("/recrop", response_model=UploadResponse,
              responses=error_responses(400, 401, 403, 404, 503))
-async def recrop(svc: ServicesDep, secret: Annotated[str | None, Form()] = None,
+async def recrop(ctx: ContextDep, secret: Annotated[str | None, Form()] = None,
                  filename: Annotated[str | None, Form()] = None,
                  crop: Annotated[str | None, Form()] = None) -> UploadResponse:
     """Copy an active image to a new key, with variants made from the cropped copy."""
-    check_secret(svc, secret)
+    check_secret(ctx.settings, secret)
     key = _required(filename, "filename")
-    new_key = await svc.pool.run(recrop_image, key, crop=_crop(crop), policy=svc.policy,
-                                 active=svc.stores.active, catalog=svc.catalog)
+    new_key = await ctx.pool.run(recrop_image, ctx, key, crop=crop)
     return UploadResponse(filename=new_key)
 
 
 @router.post("/rotate", response_model=NewFileResponse,
              responses=error_responses(400, 401, 403, 404, 503))
-async def rotate(svc: ServicesDep, secret: Annotated[str | None, Form()] = None,
+async def rotate(ctx: ContextDep, secret: Annotated[str | None, Form()] = None,
                  filename: Annotated[str | None, Form()] = None,
                  rotation: Annotated[str, Form()] = "90") -> NewFileResponse:
     """Rotate an active image into a new key (90, -90 or 180); the old files are deleted."""
-    check_secret(svc, secret)
+    check_secret(ctx.settings, secret)
     key = _required(filename, "filename")
-    try:
-        angle = int(rotation)
-    except ValueError:
-        raise BadRequest("rotation must be one of 90, -90, 180.") from None
-    new_key = await svc.pool.run(rotate_image, key, angle, policy=svc.policy,
-                                 active=svc.stores.active, catalog=svc.catalog)
+    new_key = await ctx.pool.run(rotate_image, ctx, key, rotation)
     return NewFileResponse(filename=new_key)
-
-
-def check_secret(svc: Services, secret: str | None) -> None:
-    expected = svc.settings.api_secret_key
-    if not secret:
-        raise Unauthorized("Missing secret key.")
-    if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
-        raise Forbidden("Bad secret key.")
 
 
 def _required(value: str | None, name: str) -> str:
     if not value:
         raise BadRequest(f"Missing form field {name!r}.")
     return value
-
-
-def _crop(value: str | None) -> Crop | None:
-    if not value:
-        return None
-    try:
-        return parse_crop_geometry(value)
-    except VariantConfigError as exc:
-        raise BadRequest(f"Invalid crop: {exc}.") from None

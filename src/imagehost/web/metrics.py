@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from imagehost.service.processing import ProcessedImage
+
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -27,6 +29,11 @@ class Metrics:
                                "rendered, coalesced, variant)", ["source"], registry=self.registry)
         self.pool_in_flight = Gauge("imagehost_pool_in_flight", "Jobs running or waiting",
                                     registry=self.registry)
+
+    def count_upload(self, processed: ProcessedImage) -> None:
+        self.uploads.labels(processed.info.format.value).inc()
+        self.upload_bytes.inc(len(processed.original))
+        self.render_seconds.observe(processed.rendered.seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

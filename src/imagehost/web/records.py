@@ -3,39 +3,31 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
-from imagehost.catalog.filters import (
-    FILTER_HELP,
-    MAX_ID,
-    RecordFilter,
-    RecordQuery,
-    encode_cursor,
-    parse_path,
-    parse_query,
-)
-from imagehost.catalog.models import ImageStatus
-from imagehost.errors import BadRequest, LimitExceeded, NotFound
-from imagehost.imaging.derivation import DERIVATION_PARAMETERS
+from imagehost.errors import BadRequest
+from imagehost.service.image_archive import archive_images
 from imagehost.service.records import (
-    RecordContext,
+    FILTER_HELP,
+    data_keys,
+    data_values,
     delete_many,
     delete_record,
-    get_record,
+    list_records,
     patch_data,
     patch_many,
+    readable_record,
     record_view,
     replace_data,
     store_record,
 )
-from imagehost.web.auth import Caller, CallerDep, writer
-from imagehost.web.derived import archive_response
+from imagehost.web.auth import CallerDep, WriterDep
 from imagehost.web.schemas import (
     DeletedRecord,
     DeleteResult,
@@ -45,11 +37,9 @@ from imagehost.web.schemas import (
     RecordList,
     error_responses,
 )
-from imagehost.web.state import Services, services
+from imagehost.web.state import ContextDep
 
 router = APIRouter(prefix="/images", tags=["records"])
-ServicesDep = Annotated[Services, Depends(services)]
-WriterDep = Annotated[Caller, Depends(writer)]
 Param = Annotated[str | None, Query()]
 FROM = Annotated[str | None, Query(alias="from", description="Upload time lower bound.")]
 _IMAGE_FIELDS = ("image", "file")
@@ -75,30 +65,10 @@ PATCH_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"type": "object"}}}}}
 
 
-def context(svc: Services) -> RecordContext:
-    return svc.derived.records
-
-
-def visible_query(request: Request, caller: Caller, *,
-                  extra_reserved: tuple[str, ...] = ()) -> RecordQuery:
-    """Parse the filters; anonymous callers see active images only."""
-    query = parse_query(request.query_params.multi_items(), extra_reserved)
-    statuses = query.filter.statuses
-    if caller.anonymous:
-        if statuses not in (None, (ImageStatus.ACTIVE.value,)):
-            caller.require("read")
-        statuses = (ImageStatus.ACTIVE.value,)
-    elif statuses is None:
-        statuses = (ImageStatus.INCOMING.value, ImageStatus.ACTIVE.value)
-    else:
-        caller.require("read")
-    return replace(query, filter=replace(query.filter, statuses=statuses))
-
-
 @router.get("", response_model=RecordList, response_model_exclude_unset=True,
             responses=error_responses(400, 401, 403, 503),
             description="List records matching the filters.\n\n" + FILTER_HELP)
-async def list_images(request: Request, svc: ServicesDep, caller: CallerDep,
+async def list_images(request: Request, ctx: ContextDep, caller: CallerDep,
                       skip: Param = None, limit: Param = None, sort: Param = None,
                       cursor: Param = None, select: Param = None, status: Param = None,
                       time_from: FROM = None, to: Param = None, file: Param = None,
@@ -108,104 +78,82 @@ async def list_images(request: Request, svc: ServicesDep, caller: CallerDep,
                                       "the derivation parameters (w, h, fit, format, ...) "
                                       "and named by canonical derivation name.")] = None,
                       ) -> Any:
-    if archive is not None:
-        return await _archive(request, svc, caller, archive)
-    query = visible_query(request, caller)
-    page = await svc.pool.run(svc.records.page, query)
-    return {"total": page.total, "skip": query.skip, "limit": query.limit,
-            "items": [record_view(r, query.select) for r in page.records],
-            "next_cursor": encode_cursor(page.next_cursor) if page.next_cursor else None}
-
-
-async def _archive(request: Request, svc: Services, caller: Caller, kind: str) -> Any:
-    if kind != "zip":
-        raise BadRequest("Parameter 'archive': the only archive is zip.")
-    reserved = (*DERIVATION_PARAMETERS, "archive", "sig", "expires")
-    query = visible_query(request, caller, extra_reserved=reserved)
-    count = await svc.pool.run(lambda: svc.records.page(replace(query, limit=1, skip=0)).total)
-    if count > svc.settings.archive_max_images:
-        raise LimitExceeded(f"{count} images match; an archive holds at most "
-                            f"{svc.settings.archive_max_images} (archive_max_images).")
-    records = await svc.pool.run(lambda: list(svc.records.iterate(query.filter)))
-    params = [(k, v) for k, v in request.query_params.multi_items()
-              if k in DERIVATION_PARAMETERS]
-    return await archive_response(request, svc, records, params)
+    params = request.query_params.multi_items()
+    if archive is None:
+        return await ctx.pool.run(list_records, ctx, params, caller)
+    spool = await ctx.pool.run(archive_images, ctx, params, caller,
+                               request.headers.get("accept", ""))
+    return StreamingResponse(_chunks(spool), media_type="application/zip", headers={
+        "Content-Disposition": 'attachment; filename="imagehost-images.zip"'})
 
 
 @router.get("/fields", response_model=list[str], responses=error_responses(400, 401, 403),
             description="The data keys in use among matching records.")
-async def data_fields(request: Request, svc: ServicesDep, caller: CallerDep) -> list[str]:
-    query = visible_query(request, caller)
-    return await svc.pool.run(svc.records.data_keys, query.filter)
+async def data_fields(request: Request, ctx: ContextDep, caller: CallerDep) -> list[str]:
+    return await ctx.pool.run(data_keys, ctx, request.query_params.multi_items(), caller)
 
 
 @router.get("/fields/{name}", response_model=list[Any],
             responses=error_responses(400, 401, 403),
             description="The distinct values of data.<name> (dotted for nesting) among "
                         "matching records, in sort order.")
-async def data_field_values(name: str, request: Request, svc: ServicesDep,
+async def data_field_values(name: str, request: Request, ctx: ContextDep,
                             caller: CallerDep) -> list[Any]:
-    path = parse_path(name.removeprefix("data."), "name")
-    query = visible_query(request, caller)
-    return await svc.pool.run(svc.records.data_values, path, query.filter)
+    return await ctx.pool.run(data_values, ctx, name, request.query_params.multi_items(),
+                              caller)
 
 
 @router.post("", status_code=201, response_model=Record, openapi_extra=UPLOAD_BODY,
              responses=error_responses(400, 401, 403, 409, 413, 503))
-async def create_image(request: Request, svc: ServicesDep, _: WriterDep) -> dict[str, Any]:
+async def create_image(request: Request, ctx: ContextDep, _: WriterDep) -> dict[str, Any]:
     """Upload an image with its data (processed, limited and given variants like /upload)
     and publish it; an existing path is replaced, keeping its id."""
     upload = await _form_upload(request)
-    stored = await svc.pool.run(_store_form, svc, upload)
+    stored = await ctx.pool.run(lambda: store_record(ctx, **upload))
     return record_view(stored.record)
 
 
 @router.get("/{record_id}", response_model=Record, responses=error_responses(400, 401, 404))
-async def get_image(record_id: RecordId, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    record = await svc.pool.run(get_record, record_id, context(svc))
-    if record.status != ImageStatus.ACTIVE.value:
-        caller.require("read")
-    return record_view(record)
+async def get_image(record_id: RecordId, ctx: ContextDep, caller: CallerDep) -> dict[str, Any]:
+    return record_view(await ctx.pool.run(readable_record, ctx, record_id, caller))
 
 
 @router.patch("/{record_id}", response_model=Record, openapi_extra=PATCH_BODY,
               responses=error_responses(400, 401, 403, 404))
-async def patch_image(record_id: RecordId, request: Request, svc: ServicesDep,
+async def patch_image(record_id: RecordId, request: Request, ctx: ContextDep,
                       _: WriterDep) -> dict[str, Any]:
     """Merge a JSON merge patch (RFC 7396) into data: null removes a key."""
     patch = await _json_body(request)
-    return record_view(await svc.pool.run(patch_data, record_id, patch, context(svc)))
+    return record_view(await ctx.pool.run(patch_data, ctx, record_id, patch))
 
 
 @router.put("/{ref:path}", response_model=Record, openapi_extra=PUT_BODY,
             responses={201: {"model": Record, "description": "Created at that path."},
                        **error_responses(400, 401, 403, 404, 409, 413, 503)})
-async def put_image(ref: str, request: Request, svc: ServicesDep,
-                    _: WriterDep) -> Response:
+async def put_image(ref: str, request: Request, ctx: ContextDep, _: WriterDep) -> Response:
     """With a JSON body, replace the data of the record `ref` (an id or a path). With an
     image (raw body or multipart), store it at the path `ref`, replacing what is there."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json" or content_type.endswith("+json"):
         data = await _json_body(request)
-        record = await svc.pool.run(_replace_by_ref, svc, ref, data)
-        return JSONResponse(record_view(record))
+        return JSONResponse(record_view(await ctx.pool.run(replace_data, ctx, ref, data)))
     if ref.isdigit():
         raise BadRequest("An image goes to a path with an extension, not to an id.")
     if content_type == "multipart/form-data":
         upload = await _form_upload(request)
-        upload["path"] = ref
     else:
-        upload = {"image": await request.body(), "path": ref, "data": {}}
-    stored = await svc.pool.run(_store_form, svc, upload)
+        upload = {"data": await request.body(), "metadata": {}}
+    upload["path"] = ref
+    stored = await ctx.pool.run(lambda: store_record(ctx, **upload))
     return JSONResponse(record_view(stored.record), status_code=201 if stored.created else 200)
 
 
 @router.delete("/{record_id}", response_model=DeletedRecord,
                responses=error_responses(400, 401, 403, 404, 503))
-async def delete_image(record_id: RecordId, svc: ServicesDep, _: WriterDep) -> DeletedRecord:
+async def delete_image(record_id: RecordId, ctx: ContextDep, _: WriterDep) -> DeletedRecord:
     """Remove the image's files, variants and cached derivatives; the record stays as a
     tombstone (status deleted)."""
-    await svc.pool.run(delete_record, record_id, context(svc))
+    await ctx.pool.run(delete_record, ctx, record_id)
     return DeletedRecord(id=record_id)
 
 
@@ -213,48 +161,25 @@ async def delete_image(record_id: RecordId, svc: ServicesDep, _: WriterDep) -> D
               responses=error_responses(400, 401, 403),
               description="Merge a JSON merge patch into the data of every matching record. "
                           "An empty filter is refused unless all=true.\n\n" + FILTER_HELP)
-async def patch_images(request: Request, svc: ServicesDep, caller: WriterDep,
+async def patch_images(request: Request, ctx: ContextDep, _: WriterDep,
                        all: Param = None, status: Param = None) -> PatchResult:
-    record_filter = _bulk_filter(request, caller)
+    params = request.query_params.multi_items()
     patch = await _json_body(request)
-    modified = await svc.pool.run(patch_many, record_filter, patch, context(svc))
-    return PatchResult(modified=modified)
+    return PatchResult(modified=await ctx.pool.run(patch_many, ctx, params, patch))
 
 
 @router.delete("", response_model=DeleteResult, responses=error_responses(400, 401, 403, 503),
                description="Delete every matching image (files, variants, derivatives). An "
                            "empty filter is refused unless all=true.\n\n" + FILTER_HELP)
-async def delete_images(request: Request, svc: ServicesDep, caller: WriterDep,
+async def delete_images(request: Request, ctx: ContextDep, _: WriterDep,
                         all: Param = None, status: Param = None) -> DeleteResult:
-    record_filter = _bulk_filter(request, caller)
-    deleted = await svc.pool.run(delete_many, record_filter, context(svc))
-    return DeleteResult(deleted=deleted)
-
-
-def _bulk_filter(request: Request, caller: Caller) -> RecordFilter:
-    query = parse_query(request.query_params.multi_items())
-    if query.filter.empty and not query.all:
-        raise BadRequest("Refusing a bulk operation on every image: give a filter, or all=true.")
-    return query.filter
-
-
-def _replace_by_ref(svc: Services, ref: str, data: Any) -> Any:
-    ctx = context(svc)
-    if ref.isdigit() and not 1 <= int(ref) <= MAX_ID:
-        raise NotFound(f"Image {ref} not found.")
-    record = svc.records.get(int(ref)) if ref.isdigit() else svc.records.by_file(ref)
-    if record is None or record.status == ImageStatus.DELETED.value:
-        raise NotFound(f"Image {ref} not found.")
-    return replace_data(record.id, data, ctx)
-
-
-def _store_form(svc: Services, upload: dict[str, Any]) -> Any:
-    return store_record(upload["image"], context(svc), path=upload.get("path"),
-                        metadata=upload["data"], time=upload.get("time"))
+    params = request.query_params.multi_items()
+    return DeleteResult(deleted=await ctx.pool.run(delete_many, ctx, params))
 
 
 async def _form_upload(request: Request) -> dict[str, Any]:
-    """image or file (an upload), data or json (JSON object) or plain fields, path, time."""
+    """image or file (an upload), data or json (JSON object) or plain fields, path, time:
+    the keyword arguments of store_record."""
     form = await request.form(max_files=2, max_fields=200)
     image = next((form[name] for name in _IMAGE_FIELDS
                   if isinstance(form.get(name), UploadFile)), None)
@@ -269,7 +194,8 @@ async def _form_upload(request: Request) -> dict[str, Any]:
     path = form.get("path") if isinstance(form.get("path"), str) else None
     if path is None and isinstance(form.get("file"), str):
         path = form.get("file")
-    upload: dict[str, Any] = {"image": await image.read(), "data": data, "path": path or None}
+    upload: dict[str, Any] = {"data": await image.read(), "metadata": data,
+                              "path": path or None}
     raw_time = form.get("time")
     if isinstance(raw_time, str) and raw_time:
         try:
@@ -297,3 +223,8 @@ async def _json_body(request: Request) -> Any:
     except ValueError:
         raise BadRequest("The body is not valid JSON.") from None
 
+
+def _chunks(spool: IO[bytes]) -> Iterator[bytes]:
+    with spool:
+        while chunk := spool.read(1024 * 1024):
+            yield chunk

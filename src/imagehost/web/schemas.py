@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import BaseModel, Field
 
-from imagehost.catalog.filters import MAX_ID
+from imagehost.catalog.models import MAX_ID
 
-RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="The record's id.")]
+RecordId = Annotated[int, Path(description=f"The record's id (1..{MAX_ID}); any other "
+                                             "number is an unknown id: 404.")]
 
 
 class ErrorBody(BaseModel):
@@ -80,17 +81,3 @@ class DeleteResult(BaseModel):
 class DeletedRecord(BaseModel):
     id: int
     status: str = "deleted"
-
-
-class ImportEntry(BaseModel):
-    file: str
-    id: int | None = None
-    result: str = Field(description="created, updated or failed.")
-    message: str | None = None
-
-
-class ImportReport(BaseModel):
-    created: int
-    updated: int
-    failed: int
-    entries: list[ImportEntry]

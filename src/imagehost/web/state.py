@@ -1,37 +1,29 @@
-"""What the routers share, built once per app and passed along explicitly."""
+"""What the routers take from the app: the service context (built once by imagehost.runtime)
+and the metrics, as FastAPI dependencies."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, FastAPI, Request
 
-from imagehost.catalog.images import ImageCatalog
-from imagehost.catalog.records import RecordCatalog
-from imagehost.config import Settings
-from imagehost.service.derived import DerivedContext
-from imagehost.service.policy import ImagePolicy
-from imagehost.storage.factory import Stores
-from imagehost.web.coalesce import SingleFlight
+from imagehost.service.context import ServiceContext
 from imagehost.web.metrics import Metrics
-from imagehost.web.pool import WorkPool
-from imagehost.web.record_cache import RecordCache
 
 
-@dataclass(frozen=True)
-class Services:
-    settings: Settings
-    policy: ImagePolicy
-    stores: Stores
-    catalog: ImageCatalog
-    records: RecordCatalog
-    pool: WorkPool
-    metrics: Metrics
-    derived: DerivedContext
-    single_flight: SingleFlight
-    record_cache: RecordCache
+def install(app: FastAPI, ctx: ServiceContext, metrics: Metrics) -> None:
+    app.state.ctx = ctx
+    app.state.metrics = metrics
 
 
-async def services(request: Request) -> Services:
-    """Async, so that FastAPI calls it on the loop instead of handing it to a thread."""
-    return request.app.state.services
+# Async, so that FastAPI calls them on the loop instead of handing them to a thread.
+async def context(request: Request) -> ServiceContext:
+    return request.app.state.ctx
+
+
+async def metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+ContextDep = Annotated[ServiceContext, Depends(context)]
+MetricsDep = Annotated[Metrics, Depends(metrics)]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 REQUIRED = os.environ.get("IMAGEHOST_REQUIRE_SERVICES") == "1"
 S3_GROUP = "SWIFT_S3"
 

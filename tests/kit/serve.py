@@ -3,10 +3,8 @@ explicit environment, ready once /ping answers, stopped by PID."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,33 +14,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from imagehost.config import CONFIG_FILE_VARIABLE, Settings
-from tests.conftest import SECRET
+from tests.kit.cli import imagehost_command
+from tests.kit.environ import SECRET, clean_environ, local_environ
 
+__all__ = ["clean_environ", "imagehost_command"]
 STARTUP_TIMEOUT = 30.0
 
 
-def clean_environ(**overrides: str) -> dict[str, str]:
-    """The process environment without any imagehost setting, plus `overrides`."""
-    ours = {name.upper() for name in Settings.model_fields} | {CONFIG_FILE_VARIABLE}
-    base = {k: v for k, v in os.environ.items() if k not in ours}
-    return base | overrides
-
-
 def server_environ(root: Path, **overrides: str) -> dict[str, str]:
-    return clean_environ(**{
-        "STORAGE_BACKEND": "local",
-        "TEMP_FOLDER": str(root / "temp"),
-        "INCOMING_FOLDER": str(root / "incoming"),
-        "ACTIVE_FOLDER": str(root / "active"),
-        "DATABASE_URL": f"sqlite:///{root / 'catalog.db'}",
-        "API_SECRET_KEY": SECRET,
-        "AUTO_ORIENT_ORIGINAL": "1",
-    } | overrides)
-
-
-def imagehost_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "imagehost.cli", *args]
+    """A server on local stores and SQLite under `root`, with the test secret."""
+    return local_environ(root, **({"API_SECRET_KEY": SECRET, "AUTO_ORIENT_ORIGINAL": "1"}
+                                  | overrides))
 
 
 def free_port() -> int:

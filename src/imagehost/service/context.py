@@ -1,0 +1,38 @@
+"""The collaborators every use case takes, built once from Settings by imagehost.runtime."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imagehost.catalog.jobs import JobCatalog
+from imagehost.catalog.models import ImageStatus
+from imagehost.catalog.records import RecordCatalog
+from imagehost.config import Settings
+from imagehost.service.coalesce import SingleFlight
+from imagehost.service.derived_cache import DerivedCache
+from imagehost.service.policy import ImagePolicy
+from imagehost.service.pool import WorkPool
+from imagehost.service.record_cache import RecordCache
+from imagehost.storage.base import Store
+from imagehost.storage.factory import Stores
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    settings: Settings
+    policy: ImagePolicy
+    stores: Stores
+    records: RecordCatalog
+    """Image rows: by key, by id, filtered, written."""
+    jobs: JobCatalog
+    cache: DerivedCache
+    """Derived images in three tiers: memory, disk, cache store."""
+    record_cache: RecordCache
+    pool: WorkPool
+    """Bounded threads for blocking work of requests (503 when full)."""
+    single_flight: SingleFlight
+    """Identical concurrent renders run once."""
+
+    def store_for(self, status: ImageStatus | str) -> Store:
+        """Where an image of this status keeps its files."""
+        return self.stores.incoming if status == ImageStatus.INCOMING else self.stores.active
