@@ -166,6 +166,215 @@ def svg_entity_bomb(levels: int = 10) -> bytes:
     ).encode()
 
 
+_SVG_OPEN = ('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+             'width="{w}" height="{h}" viewBox="0 0 {w} {h}">')
+
+#: The DOCTYPE entity block of Adobe Illustrator's SVG Export Plug-In (as in c2corg's
+#: pipe_organ.svg, Illustrator 11), with the ns_pgf and ns_x entities later versions add.
+ILLUSTRATOR_ENTITIES: dict[str, str] = {
+    "ns_flows": "http://ns.adobe.com/Flows/1.0/",
+    "ns_extend": "http://ns.adobe.com/Extensibility/1.0/",
+    "ns_ai": "http://ns.adobe.com/AdobeIllustrator/10.0/",
+    "ns_graphs": "http://ns.adobe.com/Graphs/1.0/",
+    "ns_vars": "http://ns.adobe.com/Variables/1.0/",
+    "ns_imrep": "http://ns.adobe.com/ImageReplacement/1.0/",
+    "ns_sfw": "http://ns.adobe.com/SaveForWeb/1.0/",
+    "ns_custom": "http://ns.adobe.com/GenericCustomNamespace/1.0/",
+    "ns_adobe_xpath": "http://ns.adobe.com/XPath/1.0/",
+    "ns_pgf": "http://ns.adobe.com/pgf/1.0/",
+    "ns_x": "adobe:ns:meta/",
+    "ns_svg": "http://www.w3.org/2000/svg",
+    "ns_xlink": "http://www.w3.org/1999/xlink",
+}
+ILLUSTRATOR_RED = (0xE3, 0x06, 0x13)
+ILLUSTRATOR_BLUE = (0x00, 0x55, 0xA4)
+
+
+def svg_illustrator(width: int = 200, height: int = 100) -> bytes:
+    """An Adobe Illustrator export: namespaces and two styles ("Style Attributes (Entity
+    References)") declared as internal entities and used in xmlns, requiredExtensions and
+    style attributes; SaveForWeb and variables metadata, an XMP packet (processing
+    instructions, character references), the <switch>/<foreignObject> pgfRef and the <i:pgf>
+    CDATA block (which holds an `&st0;` that is not a reference). The drawing: the left half
+    ILLUSTRATOR_RED, the right half ILLUSTRATOR_BLUE, a white label along the bottom."""
+    w, h = width, height
+    red, blue = ("#{:02X}{:02X}{:02X}".format(*c) for c in (ILLUSTRATOR_RED, ILLUSTRATOR_BLUE))
+    entities = {**ILLUSTRATOR_ENTITIES,
+                "st0": f"fill:{red};stroke:none;",
+                "st1": "fill:#FFFFFF;font-family:'MyriadPro-Regular';font-size:10;"}
+    declarations = "\n".join(f'\t<!ENTITY {name} "{value}">' for name, value in entities.items())
+    thumbnail = "&#xA;".join(["/9j/4AAQSkZJRgABAgEASABIAAD/7QAsUGhvdG9zaG9wIDMuMAA4QklNA"] * 3)
+    pgf = "\n".join(f"\teJzsvVmTHUeSLvbcZvwPpQfZiGbDbnFlvhOSm2dnKqQ{i:04d}" for i in range(40))
+    generator = ("Adobe Illustrator 11 Build 197, SVG Export Plug-In . "
+                 "SVG Version: 6.0.0 Build 78)")
+    dtd = '"-//W3C//DTD SVG 1.0//EN"    "http://www.w3.org/TR/2001/REC-SVG-20010904/DTD/svg10.dtd"'
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<!-- Generator: {generator}  -->
+<!DOCTYPE svg PUBLIC {dtd} [
+{declarations}
+]>
+<svg
+\t xmlns:x="&ns_extend;" xmlns:i="&ns_ai;" xmlns:graph="&ns_graphs;"
+\t i:viewOrigin="50.3701 739.4658" i:rulerOrigin="0 0" i:pageBounds="0 842 595 0"
+\t xmlns="&ns_svg;" xmlns:xlink="&ns_xlink;"
+\t xmlns:a="http://ns.adobe.com/AdobeSVGViewerExtensions/3.0/"
+\t width="{w}" height="{h}" viewBox="0 0 {w} {h}" overflow="visible"
+\t enable-background="new 0 0 {w} {h}" xml:space="preserve">
+\t<metadata>
+\t\t<variableSets  xmlns="&ns_vars;">
+\t\t\t<variableSet  varSetName="binding1" locked="none">
+\t\t\t\t<variables></variables>
+\t\t\t\t<v:sampleDataSets  xmlns="&ns_custom;" xmlns:v="&ns_vars;"></v:sampleDataSets>
+\t\t\t</variableSet>
+\t\t</variableSets>
+\t\t<sfw  xmlns="&ns_sfw;">
+\t\t\t<slices></slices>
+\t\t\t<sliceSourceBounds  y="160.634" x="50.37" height="{h}" width="{w}"
+\t\t\t\tbottomLeftOrigin="true"></sliceSourceBounds>
+\t\t</sfw>
+<?xpacket begin='' id='W5M0MpCehiHzreSzNTczkc9d'?><x:xmpmeta xmlns:x="&ns_x;"
+ x:xmptk='XMP toolkit 3.0-29, framework 1.6'>
+<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'
+ xmlns:iX='http://ns.adobe.com/iX/1.0/'>
+ <rdf:Description rdf:about='uuid:a60170ee-626e-11db-81d3-0030654e0f56'
+  xmlns:xap='http://ns.adobe.com/xap/1.0/' xmlns:xapGImg='http://ns.adobe.com/xap/1.0/g/img/'>
+  <xap:CreatorTool>Illustrator</xap:CreatorTool>
+  <xap:Thumbnails><rdf:Alt><rdf:li rdf:parseType='Resource'>
+   <xapGImg:format>JPEG</xapGImg:format>
+   <xapGImg:image>{thumbnail}</xapGImg:image>
+  </rdf:li></rdf:Alt></xap:Thumbnails>
+ </rdf:Description>
+</rdf:RDF>
+</x:xmpmeta>
+<?xpacket end='w'?>
+\t</metadata>
+\t<switch>
+\t\t<foreignObject requiredExtensions="&ns_ai;" x="0" y="0" width="1" height="1">
+\t\t\t<i:pgfRef  xlink:href="#adobe_illustrator_pgf">
+\t\t\t</i:pgfRef>
+\t\t</foreignObject>
+\t\t<g i:extraneous="self">
+\t\t\t<g id="Calque_1" i:layer="yes" i:dimmedPercent="50" i:rgbTrio="#4F008000FFFF">
+\t\t\t\t<rect x="0" y="0" i:knockout="Off" style="&st0;" width="{w / 2:g}" height="{h}"/>
+\t\t\t\t<rect x="{w / 2:g}" y="0" i:knockout="Off" fill="{blue}" width="{w / 2:g}" height="{h}"/>
+\t\t\t\t<text transform="matrix(1 0 0 1 4 {h - 4})" i:knockout="Off" style="&st1;">c2c</text>
+\t\t\t</g>
+\t\t</g>
+\t</switch>
+\t<i:pgf  id="adobe_illustrator_pgf">
+\t<![CDATA[
+{pgf}&st0;
+\t]]>
+\t</i:pgf>
+</svg>
+""".encode()
+
+
+def svg_deep_nesting(depth: int = 5000) -> bytes:
+    """`depth` nested <g> elements (35 KB for 5000): too deep for a recursive walk."""
+    return (_SVG_OPEN.format(w=100, h=100) + "<g>" * depth + '<rect width="1" height="1"/>'
+            + "</g>" * depth + "</svg>").encode()
+
+
+def svg_many_elements(count: int = 500_000) -> bytes:
+    """`count` small <rect> elements in a 1000x1000 canvas (24 MB for 500,000)."""
+    rects = "".join(f'<rect x="{i % 1000}" y="{i // 1000 % 1000}" width="1" height="1"/>'
+                    for i in range(count))
+    return (_SVG_OPEN.format(w=1000, h=1000) + rects + "</svg>").encode()
+
+
+def svg_use_bomb(levels: int = 9, copies: int = 10) -> bytes:
+    """Nested groups, each <use>-ing the previous one `copies` times: copies**levels rects
+    drawn from a 1.8 KB file."""
+    groups = ['<g id="l0"><rect width="1" height="1"/></g>'] + [
+        f'<g id="l{i}">' + f'<use href="#l{i - 1}"/>' * copies + "</g>"
+        for i in range(1, levels + 1)]
+    return (_SVG_OPEN.format(w=100, h=100) + "<defs>" + "".join(groups) + "</defs>"
+            + f'<use href="#l{levels}"/></svg>').encode()
+
+
+def svg_marker_bomb(levels: int = 6, vertices: int = 10, *, style_rules: bool = False) -> bytes:
+    """Markers drawn at the middle vertices of a path inside the previous level's marker:
+    (vertices - 2)**levels copies from 1.5 KB. `style_rules` sets marker-mid from <style>
+    class rules instead of attributes."""
+    path = "M0 0 " + " ".join(f"L{i} {i % 2}" for i in range(1, vertices))
+
+    def zigzag(level: int) -> str:
+        mid = f'class="m{level}"' if style_rules else f'marker-mid="url(#m{level})"'
+        return f'<path d="{path}" stroke="black" {mid}/>'
+
+    markers = ['<marker id="m0" markerWidth="1" markerHeight="1"><rect width="1" height="1"/>'
+               "</marker>"] + [
+        f'<marker id="m{level}" markerWidth="10" markerHeight="10" markerUnits="userSpaceOnUse">'
+        f"{zigzag(level - 1)}</marker>" for level in range(1, levels + 1)]
+    rules = "".join(f".m{level}{{marker-mid:url(#m{level})}}" for level in range(levels + 1))
+    style = f"<style>{rules}</style>" if style_rules else ""
+    return (_SVG_OPEN.format(w=100, h=100) + style + "<defs>" + "".join(markers) + "</defs>"
+            + zigzag(levels) + "</svg>").encode()
+
+
+def svg_pattern_bomb(levels: int = 6, copies: int = 10, *, style_rules: bool = False) -> bytes:
+    """Patterns whose tile holds `copies` rects painted with the previous level's pattern:
+    copies**levels tiles drawn from 3.8 KB. `style_rules` sets the fills from <style> class
+    rules instead of attributes."""
+    patterns = ['<pattern id="p0" width="10" height="10" patternUnits="userSpaceOnUse">'
+                '<rect width="5" height="5"/></pattern>']
+    rules = []
+
+    def fill(level: int) -> str:
+        rules.append(f".p{level}{{fill:url(#p{level})}}")
+        return f'class="p{level}"' if style_rules else f'fill="url(#p{level})"'
+
+    for level in range(1, levels + 1):
+        patterns.append(f'<pattern id="p{level}" width="10" height="10" '
+                        'patternUnits="userSpaceOnUse">'
+                        + "".join(f'<rect x="{i}" width="1" height="10" {fill(level - 1)}/>'
+                                  for i in range(copies)) + "</pattern>")
+    top = f'<rect width="100" height="100" {fill(levels)}/>'
+    style = f"<style>{''.join(dict.fromkeys(rules))}</style>" if style_rules else ""
+    return (_SVG_OPEN.format(w=100, h=100) + style + "<defs>" + "".join(patterns) + "</defs>"
+            + top + "</svg>").encode()
+
+
+_SQUARE = '<rect width="10" height="10"'
+
+#: Ways an SVG makes its viewer fetch a URL beyond those `svg(script=True)` holds; `{url}`
+#: stands for http://beacon.example/<name> (svg_beacon_body puts it in).
+SVG_BEACONS: dict[str, str] = {
+    "fill-attribute": _SQUARE + ' fill="url({url}) red"/>',
+    "stroke-attribute": _SQUARE + " stroke=\"url('{url}')\"/>",
+    "filter-attribute": _SQUARE + ' filter="url({url}#f)"/>',
+    "mask-attribute": _SQUARE + ' mask="url({url}#m)"/>',
+    "clip-path-attribute": _SQUARE + ' clip-path="url({url}#c)"/>',
+    "marker-end-attribute": '<path d="M0 0 L9 9" stroke="black" marker-end="url({url}#m)"/>',
+    "cursor-attribute": _SQUARE + ' cursor="url({url}), auto"/>',
+    "escaped-import": '<style>@\\69mport "{url}";</style>',
+    "escaped-url": "<style>rect { fill: u\\72l({url}) }</style>",
+    "escaped-url-in-style-attribute": _SQUARE + ' style="fill:\\75 rl({url})"/>',
+    "unclosed-url": _SQUARE + ' style="fill:url({url}"/>',
+    "image-set": "<style>svg { background-image: image-set(\"{url}\" 1x) }</style>",
+    "style-text-after-a-child": "<style>rect { }<desc/>svg { background: url({url}) }</style>",
+    "import-split-by-a-child": '<style>@im<desc/>port "{url}";</style>',
+    "set-style": _SQUARE + '><set attributeName="style" to="fill:url({url})"/></rect>',
+    "animate-fill": _SQUARE + '><animate attributeName="fill" dur="1s" '
+                              'values="red;url({url})"/></rect>',
+    "xml-base": '<a xml:base="{url}/" href="#r"><rect id="r" width="10" height="10"/></a>',
+    "xhtml-img-srcset": '<img xmlns="http://www.w3.org/1999/xhtml" srcset="{url} 1x"/>',
+    "srcset-once-inlined-in-html": '<img srcset="{url} 1x" width="1" height="1"/>',
+}
+
+
+def svg_beacon_body(name: str) -> str:
+    """The SVG_BEACONS construct `name`, fetching http://beacon.example/<name>."""
+    return SVG_BEACONS[name].replace("{url}", f"http://beacon.example/{name}")
+
+
+def svg_beacon(name: str) -> bytes:
+    """A small drawing with the SVG_BEACONS construct `name` in it."""
+    return (_SVG_OPEN.format(w=40, h=20) + '<rect width="40" height="20" fill="#3a6ea5"/>'
+            + svg_beacon_body(name) + "</svg>").encode()
+
+
 def jpeg_with_exif(width: int, height: int, orientation: int = 6, gps: bool = True) -> bytes:
     """JPEG with EXIF Orientation (+ GPS lat/long); stored pixels have a red top-left block."""
     red_w, red_h = max(1, width // 4), max(1, height // 4)

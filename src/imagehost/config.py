@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -146,6 +147,10 @@ class Settings(BaseModel):
         default_factory=dict,
         description="Bearer keys of the records API with their scopes (read, write, admin), "
                     "as key:scope,scope;key2:scope. API_SECRET_KEY is an admin key too.")
+    auth_required: bool = Field(
+        True, description="0: callers without a key may read and write the records API (for "
+                          "a deployment behind its own gateway, as the storage microservice "
+                          "runs); API keys keep their scopes, c2corg routes their secret.")
     route_prefix: str = Field("/", description="Path prefix for every route, e.g. /images.")
     resizing_config: tuple[VariantSpec, ...] = Field(
         default_factory=lambda: parse_resizing_config(DEFAULT_RESIZING_CONFIG),
@@ -164,6 +169,12 @@ class Settings(BaseModel):
                                       "checked from the header before decoding.")
     max_frames: int = Field(500, ge=1, description="Most frames of an animated image.")
     max_svg_side: int = Field(10_000, ge=1, description="Largest declared SVG width or height.")
+    max_svg_bytes: int = Field(
+        5_000_000, ge=1, description="Largest SVG accepted, in bytes, entities expanded; "
+                                     "checked before it is parsed.")
+    max_svg_elements: int = Field(
+        50_000, ge=1, description="Most elements in an SVG, counting the copies its <use> "
+                                  "and url(#id) references draw.")
     import_max_bytes: int = Field(
         1_000_000_000, ge=1, description="Largest archive accepted by /import.")
     import_max_entries: int = Field(10_000, ge=1, description="Most entries in an archive.")
@@ -292,11 +303,15 @@ class Settings(BaseModel):
     def _split_origins(cls, value: Any) -> Any:
         return _comma_list(value)
 
-    @field_validator("auto_orient_original", "s3_acl", "expose_gps", mode="before")
+    @field_validator("auto_orient_original", "s3_acl", "expose_gps", "auth_required",
+                     mode="before")
     @classmethod
-    def _parse_flag(cls, value: Any) -> Any:
+    def _parse_flag(cls, value: Any, info: ValidationInfo) -> Any:
+        """An empty value is the default (AUTH_REQUIRED= must not open the API)."""
         if isinstance(value, str):
-            return parse_bool(value) if value.strip() else False
+            if not value.strip():
+                return cls.model_fields[str(info.field_name)].default
+            return parse_bool(value)
         return value
 
     @field_validator("expire_after", "expire_interval", "signed_url_lifetime", mode="before")
@@ -354,8 +369,10 @@ class Settings(BaseModel):
 
     @property
     def limits(self) -> ImageLimits:
-        return ImageLimits(self.max_upload_bytes, self.max_pixels, self.max_frames,
-                           self.max_svg_side)
+        return ImageLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels,
+                           max_frames=self.max_frames, max_svg_side=self.max_svg_side,
+                           max_svg_bytes=self.max_svg_bytes,
+                           max_svg_elements=self.max_svg_elements)
 
 
 def env_name(field: str) -> str:

@@ -1,4 +1,5 @@
-"""Limits checked from the header before any pixel is decoded."""
+"""Limits checked from the header before any pixel is decoded (and, for SVG, from the text
+before librsvg reads it)."""
 
 from __future__ import annotations
 
@@ -11,3 +12,5 @@ class ImageLimits:
     max_pixels: int
     max_frames: int
     max_svg_side: int
+    max_svg_bytes: int
+    max_svg_elements: int

@@ -45,7 +45,7 @@ def process_upload(data: bytes, policy: ImagePolicy, *, orient: bool | None = No
     check_size(len(data), policy.limits)
     fmt = sniff_format(data)
     if fmt is ImageFormat.SVG:
-        data = sanitize_svg(data)
+        data = sanitize_svg(data, policy.limits)
     info = probe_image(data, fmt, policy.limits)
     rendered = render_variants(data, info, policy.specs,
                                orient_original=policy.auto_orient if orient is None else orient)
