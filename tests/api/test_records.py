@@ -26,6 +26,15 @@ READ_KEY, WRITE_KEY, ADMIN_KEY = "reader-key-0001", "writer-key-0001", "admin-ke
 API_KEYS = f"{READ_KEY}:read;{WRITE_KEY}:write;{ADMIN_KEY}:admin"
 
 
+def modified(count: int) -> dict[str, object]:
+    """A bulk PATCH answer: imagehost's count and MongoDB's names for the microservice."""
+    return {"modified": count, "modifiedCount": count, "acknowledged": True}
+
+
+def deleted(count: int) -> dict[str, object]:
+    return {"deleted": count, "deletedCount": count, "acknowledged": True}
+
+
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
@@ -325,6 +334,31 @@ def test_post_without_key_is_401_and_read_key_is_403(client: TestClient) -> None
     assert all_records(client) == []
 
 
+def test_auth_required_false_opens_the_records_api_to_callers_without_a_key(
+        make_records_client: Callable[..., TestClient]) -> None:
+    client = make_records_client(AUTH_REQUIRED="false")
+
+    created = post_image(client, headers={}, path="open/a.jpg")
+    assert created.status_code == 201, created.text
+    record_id = created.json()["id"]
+    assert client.patch(f"/images/{record_id}", json={"k": 1}).json()["data"] == {"k": 1}
+    assert client.get("/images", params={"status": "active,deleted"}).status_code == 200
+    assert client.get("/export").status_code == 200
+    assert_error(post_image(client, headers=bearer("unknown-key-123")), 401)
+    assert_error(post_image(client, headers=READ), 403, "write")   # a key keeps its scopes
+    assert_error(client.post("/publish", data={"filename": "1_2.jpg"}), 401)  # c2corg: secret
+    assert client.delete(f"/images/{record_id}").status_code == 200
+
+
+@pytest.mark.parametrize("value", ["", "1", "true"])
+def test_auth_is_required_unless_turned_off(make_records_client: Callable[..., TestClient],
+                                            value: str) -> None:
+    client = make_records_client(AUTH_REQUIRED=value)
+
+    assert_error(post_image(client, headers={}), 401)
+    assert_error(client.get("/export"), 401)
+
+
 def test_post_with_admin_key_and_api_secret_key(client: TestClient) -> None:
     assert post_image(client, headers=ADMIN, path="a/admin.jpg").status_code == 201
     assert post_image(client, headers=bearer(SECRET), path="a/secret.jpg").status_code == 201
@@ -622,7 +656,7 @@ def test_delete_removes_files_and_variants_and_leaves_a_tombstone(client: TestCl
     response = client.delete(f"/images/{record['id']}", headers=WRITE)
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"id": record["id"], "status": "deleted"}
+    assert response.json() == {"id": record["id"], "_id": record["id"], "status": "deleted"}
     assert files_under(active_root(client)) == sorted([keep["file"], *keep["variants"]])
     assert_error(client.get(f"/images/{record['id']}"), 404)
     assert_error(client.get(f"/images/{record['id']}/image"), 404)
@@ -679,7 +713,7 @@ def test_bulk_patch_by_filter_counts_changes(client: TestClient) -> None:
                             headers=WRITE)
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"modified": 2}
+    assert response.json() == modified(2)
     assert data_by_file(client) == {
         "bulk/a1.jpg": {"kind": "a", "n": 1, "seen": True},
         "bulk/a2.jpg": {"kind": "a", "n": 2, "seen": True},
@@ -687,11 +721,11 @@ def test_bulk_patch_by_filter_counts_changes(client: TestClient) -> None:
 
     again = client.patch("/images", params={"data.kind": "a"}, json={"seen": True},
                          headers=WRITE)
-    assert again.json() == {"modified": 0}
+    assert again.json() == modified(0)
 
     by_op = client.patch("/images", params={"data.n__gte": "3"}, json={"n": None},
                          headers=WRITE)
-    assert by_op.json() == {"modified": 2}
+    assert by_op.json() == modified(2)
     assert data_by_file(client)["bulk/b1.jpg"] == {"kind": "b"}
     assert data_by_file(client)["bulk/c1.jpg"] == {}
 
@@ -708,11 +742,11 @@ def test_bulk_patch_needs_a_filter_or_all(client: TestClient) -> None:
 
     response = client.patch("/images", params={"all": "true"}, json={"x": 1}, headers=WRITE)
 
-    assert response.json() == {"modified": 4}
+    assert response.json() == modified(4)
     assert all(data["x"] == 1 for data in data_by_file(client).values())
     # all takes every boolean spelling
     response = client.patch("/images", params={"all": "On"}, json={"x": 2}, headers=WRITE)
-    assert response.json() == {"modified": 4}
+    assert response.json() == modified(4)
     assert all(data["x"] == 2 for data in data_by_file(client).values())
 
 
@@ -736,15 +770,15 @@ def test_bulk_delete_by_filter(client: TestClient) -> None:
     response = client.delete("/images", params={"data.kind__in": "a,b"}, headers=WRITE)
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"deleted": 3}
+    assert response.json() == deleted(3)
     assert list(data_by_file(client)) == ["bulk/c1.jpg"]
     c1 = records["c1"]
     assert files_under(active_root(client)) == sorted([c1["file"], *c1["variants"]])
-    deleted = client.get("/images", params={"status": "deleted"}, headers=READ).json()
-    assert deleted["total"] == 3
+    tombstones = client.get("/images", params={"status": "deleted"}, headers=READ).json()
+    assert tombstones["total"] == 3
 
     again = client.delete("/images", params={"data.kind__in": "a,b"}, headers=WRITE)
-    assert again.json() == {"deleted": 0}
+    assert again.json() == deleted(0)
 
 
 def test_bulk_delete_needs_a_filter_or_all(client: TestClient) -> None:
@@ -759,7 +793,7 @@ def test_bulk_delete_needs_a_filter_or_all(client: TestClient) -> None:
 
     response = client.delete("/images", params={"all": "true"}, headers=WRITE)
 
-    assert response.json() == {"deleted": 4}
+    assert response.json() == deleted(4)
     assert files_under(active_root(client)) == []
 
 
@@ -772,7 +806,7 @@ def test_bulk_delete_including_tombstones_skips_them(client: TestClient) -> None
     response = client.delete("/images", params={"status": "active,deleted"}, headers=WRITE)
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"deleted": 3}
+    assert response.json() == deleted(3)
     assert files_under(active_root(client)) == []
 
 
@@ -810,7 +844,8 @@ def test_fields_errors_and_visibility(client: TestClient) -> None:
     assert client.get("/images/fields/secret", headers=READ).json() == [1]
     assert_error(client.get("/images/fields", params={"status": "incoming"}), 401)
     assert_error(client.get("/images/fields/bad key"), 400, "name")
-    assert_error(client.get("/images/fields", params={"bogus": "1"}), 400, "bogus")
+    assert_error(client.get("/images/fields", params={"data.n__bogus": "1"}), 400,
+                 "data.n__bogus")
 
 
 # ---------------------------------------------------------------------------- /export
@@ -897,7 +932,8 @@ def test_export_applies_filters_and_needs_read(client: TestClient) -> None:
                              "plots/p2/cam.png"}
     by_data = unzip(client.get("/export", params={"data.site": "4"}, headers=READ).content)
     assert [r["file"] for r in json.loads(by_data["manifest.json"])] == ["plots/p1/cam.jpg"]
-    assert_error(client.get("/export", params={"bogus": "1"}, headers=READ), 400, "bogus")
+    assert_error(client.get("/export", params={"data.n__bogus": "1"}, headers=READ), 400,
+                 "data.n__bogus")
 
 
 def test_export_of_an_empty_selection_is_a_zip_with_manifests(client: TestClient) -> None:

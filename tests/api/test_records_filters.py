@@ -517,9 +517,9 @@ def test_select_projects_fields(dataset: DataSet) -> None:
     a = dataset.ids["A"]
 
     body = dataset.query({"select": "id,file", "ids": str(a)})
-    assert body["items"] == [{"id": a, "file": "plots/a1.jpg"}]
+    assert body["items"] == [{"id": a, "_id": a, "file": "plots/a1.jpg"}]
     body = dataset.query({"select": "id,data.nested.x,data.missing", "ids": str(a)})
-    assert body["items"] == [{"id": a, "data": {"nested.x": 1, "missing": None}}]
+    assert body["items"] == [{"id": a, "_id": a, "data": {"nested.x": 1, "missing": None}}]
     body = dataset.query({"select": "data", "ids": str(a)})
     assert body["items"] == [{"data": RECORDS[0][3]}]
     body = dataset.query({"select": "sha256,width,height,status,variants", "ids": str(a)})
@@ -532,13 +532,66 @@ def test_select_projects_fields(dataset: DataSet) -> None:
 # ---------------------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize("name", ["foo", "data", "Data.n", "sort_by", "offset", "data_n"])
-def test_unknown_parameter_is_400_naming_it(dataset: DataSet, name: str) -> None:
-    status, body = dataset.error({name: "1"})
+def test_bare_data_is_400_naming_it(dataset: DataSet) -> None:
+    status, body = dataset.error({"data": "1"})
 
     assert status == 400
     assert body["error"] == "bad_filter"
-    assert f"'{name}'" in body["message"]
+    assert "'data'" in body["message"]
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"s": "apple"}, "A"),
+    ({"n": "5"}, "C"),                       # a string compare: never the numbers 5 and 5.0
+    ({"s": "5"}, "M"),
+    ({"nested.x": "1"}, "C"),
+    ({"café": "naïve"}, "F"),
+    ({"s": "true"}, "L"),                    # the string, not the boolean
+    ({"foo": "1"}, ""),                      # a key nobody has matches nothing
+    ([("s", "5"), ("data.n", "false")], "M"),
+    ([("s", "apple"), ("from", "2021-01-02")], ""),
+])
+def test_plain_keys_filter_data_by_string_equality(dataset: DataSet,
+                                                   params: Any, expected: str) -> None:
+    """The storage microservice's clients send ?key3=value3: data.key3 equals the string."""
+    assert dataset.answer(params) == expected
+
+
+@pytest.mark.parametrize(("condition", "expected"), [
+    ({"data.b": {"$ne": None}}, "ABG"),      # as MongoDB: present and not null
+    ({"data.b": None}, "C"),
+    ({"data.n": {"$gt": 4}}, "ABDH"),
+    ({"data.n": {"$gte": 5, "$lt": 25}}, "ABH"),
+    ({"data.n": {"$in": [5, "5"]}}, "ABC"),
+    ({"data.s": {"$exists": False}}, "J"),
+    ({"data.nested.x": 1}, "A"),
+    ({"data.s": "apple", "data.b": True}, "A"),
+])
+def test_json_filter_takes_the_microservices_conditions(dataset: DataSet,
+                                                        condition: dict[str, Any],
+                                                        expected: str) -> None:
+    assert dataset.answer({"filter": json.dumps(condition)}) == expected
+
+
+@pytest.mark.parametrize("raw", ["{", "[]", '{"file": "a.jpg"}', '{"data.n": {"$regex": "x"}}',
+                                 '{"data.n": {"$gt": true}}', '{"data.n": {"$in": 5}}',
+                                 '{"data.n": {"$exists": 1}}', '{"data.n": [1]}'])
+def test_a_json_filter_it_cannot_mean_is_400(dataset: DataSet, raw: str) -> None:
+    status, body = dataset.error({"filter": raw})
+
+    assert status == 400
+    assert body["error"] == "bad_filter"
+    assert "'filter'" in body["message"]
+
+
+def test_order_sets_the_direction_of_a_one_key_sort(dataset: DataSet) -> None:
+    assert dataset.answer({"sort": "time", "order": "-1"}) == ALL[::-1]
+    assert dataset.answer({"sort": "_id", "order": "desc"}) == ALL[::-1]
+    assert dataset.answer({"sort": "time", "order": "1"}) == ALL
+    for params in ({"order": "-1"}, {"sort": "time,id", "order": "-1"},
+                   {"sort": "time", "order": "sideways"}):
+        status, body = dataset.error(params)
+        assert (status, body["error"]) == (400, "bad_filter"), params
 
 
 @pytest.mark.parametrize("name", ["data.n__like", "data.n__GT", "data.n__regex",

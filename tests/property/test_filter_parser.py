@@ -46,7 +46,7 @@ from imagehost.errors import BadRequest
 from tests.kit.servers import FreshPostgresDatabase
 
 RESERVED = tuple(sorted({"from", "to", "status", "file", "regex", "ids", "sort", "skip", "limit",
-                        "cursor", "select", "all"} | filters._RESERVED))
+                        "cursor", "select", "all"} | set(filters.RESERVED)))
 """The documented parameters, and any the parser has gained since (they get generic values,
 or time values for a name ending in _from or _to)."""
 # With the schemathesis pytest plugin loaded (it is, as schemathesis is installed), Hypothesis

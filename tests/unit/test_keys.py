@@ -12,8 +12,10 @@ from imagehost.storage.keys import validate_key
 
 def test_new_keys_are_seconds_underscore_random() -> None:
     keys = {new_image_key(ImageFormat.JPEG, 1_700_000_000.7) for _ in range(50)}
-    assert all(re.fullmatch(r"1700000000_\d{1,10}\.jpg", key) for key in keys)
-    assert all(int(key.split("_")[1].split(".")[0]) < 2**31 for key in keys)
+    # c2c_images's pattern: exactly 10 digits, zero-padded; v6_images's: \d+_\d+
+    assert all(re.fullmatch(r"1700000000_\d{10}\.jpg", key) for key in keys)
+    assert all(re.fullmatch(r"^\d{10}_\d{10}(BI|MI|SI)?\.(jpg|png|gif|svg)$", key)
+               for key in keys)
     assert len(keys) > 45
     assert max(len(k) for k in keys) <= 30   # v6_api's filename column is String(30)
 
@@ -49,3 +51,8 @@ def test_store_keys_may_have_folders() -> None:
     ("a.unknown-extension", "application/octet-stream")])
 def test_content_type_comes_from_the_extension(key: str, content_type: str) -> None:
     assert content_type_of(key) == content_type
+
+
+def test_a_small_random_part_is_zero_padded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("secrets.randbelow", lambda _: 371763697)
+    assert new_image_key(ImageFormat.JPEG, 1795228153) == "1795228153_0371763697.jpg"

@@ -9,7 +9,7 @@ import json
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -20,6 +20,10 @@ from imagehost.values import InvalidValue, comma_list, parse_bool, parse_int
 FILTER_HELP = """Filters (query parameters):
 
     data.<key>[.<key>...]=value          equality, value compared as a JSON value
+    <key>[.<key>...]=value               any other name: data.<key> equals the string value
+                                         (the storage microservice's plain keys)
+    filter={"data.<key>": {"$ne": null}} a JSON condition: $eq, $ne, $gt, $gte, $lt, $lte,
+                                         $in, $exists on data.<key> paths
     data.<key>__<op>=value               op: ne, gt, gte, lt, lte, in (comma list), exists
     from, to                             upload time bounds (ISO 8601, inclusive)
     status                               incoming, active, deleted (comma list)
@@ -27,6 +31,7 @@ FILTER_HELP = """Filters (query parameters):
     regex                                RE2 pattern searched in the key
     ids                                  comma list of record ids
     sort                                 comma list of fields or data.<key>, '-' for descending
+    order                                1 or -1 (asc, desc): the direction of a one-key sort
     skip, limit, cursor                  paging (limit 1..1000, default 100)
     select                               comma list of fields or data.<key> to return
     all                                  true: allow a bulk operation without any filter
@@ -51,8 +56,11 @@ _NON_PORTABLE_REGEX = re.compile(
     r"\{\d*,?(?:[3-9]\d\d|2[6-9]\d|25[6-9]|\d{4,})|"
     r"(?:^|[\^$|]|\((?!\?))[*+?{]")  # a quantifier with nothing to repeat
 _SEGMENT = re.compile(r"^[\w-]{1,64}$", re.UNICODE)
-_RESERVED = {"from", "to", "status", "file", "regex", "ids", "sort", "skip", "limit", "cursor",
-             "select", "all"}
+RESERVED = ("from", "to", "status", "file", "regex", "ids", "sort", "order", "skip", "limit",
+            "cursor", "select", "all", "filter")
+"""Parameter names of the filter language; every other name filters data by equality."""
+_MONGO_OPERATORS = {"$eq": "eq", "$ne": "ne", "$gt": "gt", "$gte": "gte", "$lt": "lt",
+                    "$lte": "lte", "$in": "in", "$exists": "exists"}
 
 
 class FilterError(BadRequest):
@@ -122,12 +130,16 @@ def parse_query(params: Iterable[tuple[str, str]],
             raise FilterError(name, "NUL characters are not allowed")
         if name.startswith("data."):
             conditions.append(parse_condition(name, value))
-        elif name in _RESERVED:
+        elif name in RESERVED:
             if name in options:
                 raise FilterError(name, "given more than once")
             options[name] = value
+        elif name == "data":
+            raise FilterError(name, "filter user data as data.<key>")
         else:
-            raise FilterError(name, "unknown parameter (filter user data as data.<key>)")
+            conditions.append(DataCondition(parse_path(name, name), "eq", value))
+    if "filter" in options:
+        conditions.extend(parse_json_filter(options["filter"]))
     record_filter = RecordFilter(
         data=tuple(conditions),
         time_from=_time(options, "from"),
@@ -137,7 +149,7 @@ def parse_query(params: Iterable[tuple[str, str]],
         regex=_regex(options.get("regex")),
         ids=_ids(options.get("ids")),
     )
-    sort = _sort(options.get("sort"))
+    sort = _sort(options.get("sort"), options.get("order"))
     return RecordQuery(
         filter=record_filter,
         sort=sort,
@@ -167,6 +179,58 @@ def parse_condition(name: str, raw: str) -> DataCondition:
     if operator in ("gt", "gte", "lt", "lte") and (isinstance(value, bool) or value is None):
         raise FilterError(name, "compare with a number or a string")
     return DataCondition(path, operator, value)
+
+
+def parse_json_filter(raw: str) -> list[DataCondition]:
+    """The storage microservice's `filter` JSON, for the conditions it can mean on data:
+    {"data.<key>": value} or {"data.<key>": {"$op": value, ...}}, typed JSON values."""
+    try:
+        document = json.loads(raw, parse_constant=_no_constant)
+    except ValueError:
+        raise FilterError("filter", "malformed JSON") from None
+    if not isinstance(document, dict):
+        raise FilterError("filter", "expected a JSON object of data.<key> conditions")
+    conditions: list[DataCondition] = []
+    for key, spec in document.items():
+        if not isinstance(key, str) or not key.startswith("data."):
+            raise FilterError("filter", f"{key!r}: only data.<key> conditions are supported")
+        path = parse_path(key.removeprefix("data."), "filter")
+        if isinstance(spec, dict) and spec and all(str(k).startswith("$") for k in spec):
+            for operator, value in spec.items():
+                conditions.extend(_json_condition(path, operator, value))
+        else:
+            conditions.extend(_json_condition(path, "$eq", spec))
+    return conditions
+
+
+def _json_condition(path: tuple[str, ...], operator: str,
+                    value: object) -> list[DataCondition]:
+    op = _MONGO_OPERATORS.get(operator)
+    if op is None:
+        raise FilterError("filter", f"unsupported operator {operator!r}; use one of "
+                                    f"{', '.join(_MONGO_OPERATORS)}")
+    if op == "exists":
+        if not isinstance(value, bool):
+            raise FilterError("filter", "$exists takes true or false")
+        return [DataCondition(path, "exists", value)]
+    if op == "in":
+        if not isinstance(value, list) or len(value) > MAX_IN_VALUES or \
+                not all(_scalar(v) for v in value):
+            raise FilterError("filter", f"$in takes a list of at most {MAX_IN_VALUES} values")
+        return [DataCondition(path, "in", tuple(value))]
+    if not _scalar(value):
+        raise FilterError("filter", f"{operator} takes a number, string, boolean or null")
+    if op in ("gt", "gte", "lt", "lte") and (isinstance(value, bool) or value is None):
+        raise FilterError("filter", f"{operator} compares with a number or a string")
+    if op == "ne" and value is None:  # as MongoDB: the key is there and not null
+        return [DataCondition(path, "exists", True), DataCondition(path, "ne", None)]
+    return [DataCondition(path, op, value)]  # type: ignore[arg-type]
+
+
+def _scalar(value: object) -> bool:
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return value is None or isinstance(value, str | int | float | bool)
 
 
 def parse_path(key: str, parameter: str) -> tuple[str, ...]:
@@ -257,13 +321,16 @@ def _ids(raw: str | None) -> tuple[int, ...] | None:
     return ids
 
 
-def _sort(raw: str | None) -> tuple[SortKey, ...]:
+def _sort(raw: str | None, order: str | None) -> tuple[SortKey, ...]:
     if not raw:
+        if order is not None:
+            raise FilterError("order", "goes with sort")
         return RecordQuery.sort
     keys: list[SortKey] = []
     for part in comma_list(raw):
         descending = part.startswith("-")
         name = part.removeprefix("-").removeprefix("+")
+        name = "id" if name == "_id" else name  # the storage microservice's name
         if name.startswith("data."):
             keys.append(SortKey(None, parse_path(name.removeprefix("data."), "sort"), descending))
         elif name in SYSTEM_FIELDS:
@@ -273,13 +340,20 @@ def _sort(raw: str | None) -> tuple[SortKey, ...]:
                                       f"{', '.join(SYSTEM_FIELDS)}")
     if len(keys) > 4:
         raise FilterError("sort", "at most 4 keys")
+    if order is not None:
+        if len(keys) != 1 or raw.lstrip().startswith(("-", "+")):
+            raise FilterError("order", "goes with one sort key without a sign")
+        direction = order.strip().lower()
+        if direction not in ("1", "-1", "asc", "desc", "ascending", "descending"):
+            raise FilterError("order", "expected 1, -1, asc or desc")
+        keys = [replace(keys[0], descending=direction in ("-1", "desc", "descending"))]
     return tuple(keys)
 
 
 def _select(raw: str | None) -> tuple[str, ...] | None:
     if not raw:
         return None
-    names = comma_list(raw)
+    names = tuple(name for part in comma_list(raw) for name in part.split())
     for name in names:
         if name.startswith("data."):
             parse_path(name.removeprefix("data."), "select")

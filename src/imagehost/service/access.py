@@ -31,6 +31,18 @@ class Caller:
 
 
 ANONYMOUS = Caller()
+OPEN = Caller(frozenset({"read", "write"}))
+"""A caller without a key where AUTH_REQUIRED is false."""
+
+
+def identify(settings: Settings, key: str | None) -> Caller:
+    """The caller an API key (or none) stands for; Unauthorized for an unknown key."""
+    if key is None:
+        return ANONYMOUS if settings.auth_required else OPEN
+    scopes = settings.scopes_of(key)
+    if not scopes:
+        raise Unauthorized("Unknown API key.")
+    return Caller(scopes)
 
 
 def check_secret(settings: Settings, secret: str | None) -> None:

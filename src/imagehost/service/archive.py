@@ -30,6 +30,10 @@ from imagehost.storage.keys import validate_key
 
 MANIFEST_JSON = "manifest.json"
 MANIFEST_CSV = "manifest.csv"
+MONGODB_JSON = "mongodb_data.json"
+"""The storage microservice's manifest: [{_id, file, time, data, __v}, ...]."""
+MONGODB_XLSX = "mongodb_data.xlsx"
+NOT_IMAGES = (MANIFEST_JSON, MANIFEST_CSV, MONGODB_JSON, MONGODB_XLSX)
 SYSTEM_COLUMNS = ("id", "file", "time", "status", "format", "width", "height", "bytes",
                   "sha256")
 
@@ -166,7 +170,7 @@ def _checked_entries(archive: zipfile.ZipFile, limits: ImportLimits,
     if len(set(names)) != len(names):
         raise BadRequest("The archive has duplicate entry names.")
     manifest = _read_manifest(archive, names, limits)
-    images = [n for n in names if n not in (MANIFEST_JSON, MANIFEST_CSV)]
+    images = [n for n in names if n not in NOT_IMAGES]
     for name in images:
         data = _read_entry(archive, name)
         try:
@@ -192,7 +196,7 @@ def _check_entry(info: zipfile.ZipInfo, limits: ImportLimits) -> None:
                          "characters).") from None
     if info.flag_bits & 0x1:
         raise BadRequest(f"Entry {name!r} is encrypted.")
-    if info.file_size > limits.max_entry_bytes and name != MANIFEST_JSON:
+    if info.file_size > limits.max_entry_bytes and name not in (MANIFEST_JSON, MONGODB_JSON):
         raise LimitExceeded(f"Entry {name!r} is {info.file_size} bytes; the limit is "
                             f"{limits.max_entry_bytes}.")
     if info.compress_type != zipfile.ZIP_STORED and \
@@ -204,27 +208,33 @@ def _check_entry(info: zipfile.ZipInfo, limits: ImportLimits) -> None:
 
 def _read_manifest(archive: zipfile.ZipFile, names: list[str],
                    limits: ImportLimits) -> dict[str, dict[str, Any]]:
-    if MANIFEST_JSON not in names:
+    """The records by file: imagehost's manifest.json, else the storage microservice's
+    mongodb_data.json (its ObjectId `_id`s cannot be ids here: those records get new ones)."""
+    source = next((n for n in (MANIFEST_JSON, MONGODB_JSON) if n in names), None)
+    if source is None:
         return {}
-    if archive.getinfo(MANIFEST_JSON).file_size > MAX_MANIFEST_BYTES:
-        raise LimitExceeded(f"{MANIFEST_JSON} is larger than {MAX_MANIFEST_BYTES} bytes.")
+    if archive.getinfo(source).file_size > MAX_MANIFEST_BYTES:
+        raise LimitExceeded(f"{source} is larger than {MAX_MANIFEST_BYTES} bytes.")
     try:
-        entries = json.loads(_read_entry(archive, MANIFEST_JSON))
+        entries = json.loads(_read_entry(archive, source))
     except ValueError:
-        raise BadRequest(f"{MANIFEST_JSON} is not valid JSON.") from None
+        raise BadRequest(f"{source} is not valid JSON.") from None
     if not isinstance(entries, list) or not all(isinstance(e, dict) and
                                                 isinstance(e.get("file"), str)
                                                 for e in entries):
-        raise BadRequest(f"{MANIFEST_JSON} must be a list of records with a file.")
+        raise BadRequest(f"{source} must be a list of records with a file.")
     manifest: dict[str, dict[str, Any]] = {}
     for entry in entries:
-        _check_manifest_entry(entry)
+        if source == MONGODB_JSON:
+            entry = {"file": entry["file"], "time": entry.get("time"),
+                     "data": entry.get("data", {})}
+        _check_manifest_entry(entry, source)
         manifest[entry["file"]] = entry
     return manifest
 
 
-def _check_manifest_entry(entry: dict[str, Any]) -> None:
-    where = f"{MANIFEST_JSON} entry {entry['file']!r}"
+def _check_manifest_entry(entry: dict[str, Any], source: str) -> None:
+    where = f"{source} entry {entry['file']!r}"
     if "id" in entry and entry["id"] is not None and (not isinstance(entry["id"], int) or
                                                       isinstance(entry["id"], bool) or
                                                       entry["id"] < 1):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from imagehost.catalog.models import ImageStatus
 from imagehost.errors import BadRequest
-from imagehost.imaging.formats import ImageFormat, sniff_format
+from imagehost.imaging.formats import ImageFormat, format_of_path, sniff_format
 from imagehost.imaging.probe import probe_image
 from imagehost.imaging.render import apply_edit
 from imagehost.imaging.variants import Crop, VariantConfigError, parse_crop_geometry
@@ -43,6 +43,8 @@ def rotate_image(ctx: ServiceContext, key: str, rotation: str,
     """A new key holding the original and variants rotated by `rotation` degrees (90, -90,
     180); the old image is deleted."""
     check_original_key(key)
+    if format_of_path(key) is ImageFormat.SVG:
+        raise BadRequest("SVG images cannot be rotated.")
     angle = parse_rotation(rotation)
     original = ctx.stores.active.get(key)
     fmt = sniff_format(original)

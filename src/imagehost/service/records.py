@@ -52,6 +52,18 @@ def store_record(ctx: ServiceContext, data: bytes, *, path: str | None = None,
                        created_at=time or now, record_id=record_id)
 
 
+def upload_path(ref: str, filename: str | None) -> str:
+    """The path an upload to /images/<ref> goes to: `ref`, or, as the image repository does,
+    `ref` + the uploaded file's name when `ref` ends in `/`, or + its extension when `ref`
+    has none."""
+    name = posixpath.basename(filename or "")
+    if ref.endswith("/") and name:
+        return ref + name
+    if not posixpath.splitext(ref)[1] and posixpath.splitext(name)[1]:
+        return ref + posixpath.splitext(name)[1].lower()
+    return ref
+
+
 def check_record_path(path: str, fmt: ImageFormat) -> str:
     key = validate_key(path)
     extension = posixpath.splitext(key)[1].lower().lstrip(".")
@@ -105,21 +117,32 @@ def replace_data(ctx: ServiceContext, ref: str, data: Any) -> ImageRecord:
 
 def patch_data(ctx: ServiceContext, record_id: int, patch: Any) -> ImageRecord:
     record = get_record(ctx, record_id)
-    if not isinstance(patch, dict):
-        raise BadRequest("A merge patch of data must be a JSON object.")
+    patch = data_patch(patch)
     record.data = check_data(merge_patch(record.data, patch))
     return _save(ctx, record)
 
 
 def patch_many(ctx: ServiceContext, params: Params, patch: Any) -> int:
     record_filter = bulk_filter(params)
-    if not isinstance(patch, dict):
-        raise BadRequest("A merge patch of data must be a JSON object.")
+    patch = data_patch(patch)
     try:
         return ctx.records.update_data(_live(record_filter),
                                        lambda data: check_data(merge_patch(data, patch)))
     finally:
         ctx.record_cache.forget()
+
+
+def data_patch(body: Any) -> dict[str, Any]:
+    """A JSON merge patch of data (RFC 7396); the storage microservice's `$unset` object
+    (keys to remove) is read as null values."""
+    if not isinstance(body, dict):
+        raise BadRequest("A merge patch of data must be a JSON object.")
+    unset = body.get("$unset")
+    if unset is None:
+        return body
+    if not isinstance(unset, dict):
+        raise BadRequest("$unset must be an object of the keys to remove.")
+    return {**{k: v for k, v in body.items() if k != "$unset"}, **dict.fromkeys(unset)}
 
 
 def delete_record(ctx: ServiceContext, record_id: int, now: datetime | None = None) -> None:
@@ -184,7 +207,7 @@ def read_original(ctx: ServiceContext, record: ImageRecord) -> bytes:
 def record_view(record: ImageRecord, select: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The API shape of a record, optionally projected to `select`."""
     view: dict[str, Any] = {
-        "id": record.id, "file": record.key, "time": _iso(record.created_at),
+        "id": record.id, "_id": record.id, "file": record.key, "time": _iso(record.created_at),
         "data": record.data, "status": record.status, "format": record.format,
         "width": record.width, "height": record.height, "bytes": record.bytes,
         "sha256": record.sha256, "variants": record.variants,
@@ -201,6 +224,8 @@ def record_view(record: ImageRecord, select: tuple[str, ...] | None = None) -> d
             projected.setdefault("data", {})[name.removeprefix("data.")] = value
         else:
             projected[name] = view[name]
+    if "id" in projected:
+        projected["_id"] = projected["id"]
     return projected
 
 

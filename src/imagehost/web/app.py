@@ -51,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.openapi = lambda: openapi_without_422(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     for router in (c2corg.router, admin.router, files.router, derived.router,
-                   records.router, archive.router):
+                   records.router, records.aliases, archive.router):
         app.include_router(router, prefix=settings.prefix)
     app.add_middleware(DerivedHitMiddleware, ctx=ctx, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware,

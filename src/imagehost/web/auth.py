@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from imagehost.errors import Unauthorized
-from imagehost.service.access import ANONYMOUS, Caller
+from imagehost.service.access import Caller, identify
 from imagehost.web.state import ContextDep
 
 bearer = HTTPBearer(auto_error=False, description="An API key: API_SECRET_KEY or one of "
@@ -18,14 +18,9 @@ bearer = HTTPBearer(auto_error=False, description="An API key: API_SECRET_KEY or
 async def caller(request: Request, ctx: ContextDep,
                  credentials: Annotated[HTTPAuthorizationCredentials | None,
                                         Depends(bearer)] = None) -> Caller:
-    if credentials is None:
-        if request.headers.get("authorization"):
-            raise Unauthorized("Use Authorization: Bearer <key>.")
-        return ANONYMOUS
-    scopes = ctx.settings.scopes_of(credentials.credentials)
-    if not scopes:
-        raise Unauthorized("Unknown API key.")
-    return Caller(scopes)
+    if credentials is None and request.headers.get("authorization"):
+        raise Unauthorized("Use Authorization: Bearer <key>.")
+    return identify(ctx.settings, credentials.credentials if credentials else None)
 
 
 CallerDep = Annotated[Caller, Depends(caller)]

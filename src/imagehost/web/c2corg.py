@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
-from typing import Annotated, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
@@ -56,53 +57,108 @@ def _upload(ctx: ServiceContext, stream: BinaryIO) -> UploadResult:
     return upload_image(ctx, stream.read(ctx.settings.max_upload_bytes + 1))
 
 
-@router.post("/publish", response_model=SuccessResponse,
+class Fields:
+    """The fields of a secured c2corg request: v6_api posts a urlencoded form, browsers and
+    tests multipart, c2c_images JSON ({"secret": ..., "filenames": [...]})."""
+
+    def __init__(self, values: dict[str, list[str]]) -> None:
+        self.values = values
+
+    def text(self, name: str) -> str | None:
+        found = self.values.get(name)
+        return found[-1] if found else None
+
+    def texts(self, name: str) -> list[str]:
+        return self.values.get(name, [])
+
+
+async def fields(request: Request) -> Fields:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json" or content_type.endswith("+json"):
+        return Fields(_json_fields(await request.body()))
+    form = await request.form(max_files=0, max_fields=1000)
+    return Fields({name: [v for v in form.getlist(name) if isinstance(v, str)]
+                   for name in form})
+
+
+def _json_fields(body: bytes) -> dict[str, list[str]]:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise BadRequest("The body is not valid JSON.") from None
+    if not isinstance(document, dict):
+        raise BadRequest("The JSON body must be an object of fields.")
+    values: dict[str, list[str]] = {}
+    for name, value in document.items():
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in items):
+            raise BadRequest(f"Field {name!r}: expected a string, a number or a list of them.")
+        values[name] = [str(v) for v in items]
+    return values
+
+
+FieldsDep = Annotated[Fields, Depends(fields)]
+
+
+def _body(**properties: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body of a secured route: the same fields in three encodings."""
+    schema = {"type": "object", "properties": properties}
+    return {"requestBody": {"required": True, "content": {
+        media: {"schema": schema} for media in (
+            "application/x-www-form-urlencoded", "multipart/form-data", "application/json")}}}
+
+
+SECRET = {"type": "string", "description": "API_SECRET_KEY."}
+FILENAME = {"type": "string", "description": "The image's key."}
+CROP = {"type": "string", "description": "WxH+X+Y from the top-left corner."}
+
+
+@router.post("/publish", response_model=SuccessResponse, openapi_extra=_body(
+                 secret=SECRET, filename=FILENAME, crop=CROP),
              responses=error_responses(400, 401, 403, 404, 503))
-async def publish(ctx: ContextDep, secret: Annotated[str | None, Form()] = None,
-                  filename: Annotated[str | None, Form()] = None,
-                  crop: Annotated[str | None, Form()] = None) -> SuccessResponse:
+async def publish(ctx: ContextDep, form: FieldsDep) -> SuccessResponse:
     """Move an uploaded image and its variants to active (idempotent)."""
-    check_secret(ctx.settings, secret)
-    key = _required(filename, "filename")
-    await ctx.pool.run(publish_image, ctx, key, crop=crop)
+    check_secret(ctx.settings, form.text("secret"))
+    key = _required(form.text("filename"), "filename")
+    await ctx.pool.run(publish_image, ctx, key, crop=form.text("crop"))
     return SuccessResponse()
 
 
-@router.post("/delete", response_model=SuccessResponse,
+@router.post("/delete", response_model=SuccessResponse, openapi_extra=_body(
+                 secret=SECRET, filenames={"type": "array", "items": FILENAME}),
              responses=error_responses(400, 401, 403, 503))
-async def delete(ctx: ContextDep, secret: Annotated[str | None, Form()] = None,
-                 filenames: Annotated[list[str] | None, Form()] = None) -> SuccessResponse:
-    """Delete published images and their variants; unknown keys are ignored."""
-    check_secret(ctx.settings, secret)
-    await ctx.pool.run(delete_keys, ctx, filenames or [], datetime.now(UTC))
+async def delete(ctx: ContextDep, form: FieldsDep) -> SuccessResponse:
+    """Delete published images, their variants and derived images; unknown keys are
+    ignored."""
+    check_secret(ctx.settings, form.text("secret"))
+    await ctx.pool.run(delete_keys, ctx, form.texts("filenames"), datetime.now(UTC))
     return SuccessResponse()
 
 
-@router.post("/recrop", response_model=UploadResponse,
+@router.post("/recrop", response_model=UploadResponse, openapi_extra=_body(
+                 secret=SECRET, filename=FILENAME, crop=CROP),
              responses=error_responses(400, 401, 403, 404, 503))
-async def recrop(ctx: ContextDep, secret: Annotated[str | None, Form()] = None,
-                 filename: Annotated[str | None, Form()] = None,
-                 crop: Annotated[str | None, Form()] = None) -> UploadResponse:
+async def recrop(ctx: ContextDep, form: FieldsDep) -> UploadResponse:
     """Copy an active image to a new key, with variants made from the cropped copy."""
-    check_secret(ctx.settings, secret)
-    key = _required(filename, "filename")
-    new_key = await ctx.pool.run(recrop_image, ctx, key, crop=crop)
+    check_secret(ctx.settings, form.text("secret"))
+    key = _required(form.text("filename"), "filename")
+    new_key = await ctx.pool.run(recrop_image, ctx, key, crop=form.text("crop"))
     return UploadResponse(filename=new_key)
 
 
-@router.post("/rotate", response_model=NewFileResponse,
+@router.post("/rotate", response_model=NewFileResponse, openapi_extra=_body(
+                 secret=SECRET, filename=FILENAME,
+                 rotation={"type": "string", "enum": ["90", "-90", "180"], "default": "90"}),
              responses=error_responses(400, 401, 403, 404, 503))
-async def rotate(ctx: ContextDep, secret: Annotated[str | None, Form()] = None,
-                 filename: Annotated[str | None, Form()] = None,
-                 rotation: Annotated[str, Form()] = "90") -> NewFileResponse:
+async def rotate(ctx: ContextDep, form: FieldsDep) -> NewFileResponse:
     """Rotate an active image into a new key (90, -90 or 180); the old files are deleted."""
-    check_secret(ctx.settings, secret)
-    key = _required(filename, "filename")
-    new_key = await ctx.pool.run(rotate_image, ctx, key, rotation)
+    check_secret(ctx.settings, form.text("secret"))
+    key = _required(form.text("filename"), "filename")
+    new_key = await ctx.pool.run(rotate_image, ctx, key, form.text("rotation") or "90")
     return NewFileResponse(filename=new_key)
 
 
 def _required(value: str | None, name: str) -> str:
     if not value:
-        raise BadRequest(f"Missing form field {name!r}.")
+        raise BadRequest(f"Missing field {name!r}.")
     return value

@@ -31,6 +31,9 @@ IMAGE_PARAMETERS = {"parameters": [{"name": name, "in": "query", "required": Fal
 @router.get("/images/{record_id}/image", response_class=Response, responses=IMAGE_RESPONSES,
             openapi_extra=IMAGE_PARAMETERS)
 @router.head("/images/{record_id}/image", include_in_schema=False)
+@router.get("/images/{record_id}/file", response_class=Response, responses=IMAGE_RESPONSES,
+            openapi_extra=IMAGE_PARAMETERS, summary="Image (alias)",
+            description="The storage microservice's name of /images/{record_id}/image.")
 async def image(record_id: RecordId, request: Request, ctx: ContextDep, metrics: MetricsDep,
                 caller: CallerDep) -> Response:
     """Without parameters: the original. With `variant`: a stored eager variant. With `w`, `h`

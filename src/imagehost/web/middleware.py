@@ -3,6 +3,7 @@ last-resort JSON 500 (so even an unexpected error keeps its CORS headers)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -16,6 +17,9 @@ log = logging.getLogger(__name__)
 
 ALLOW_METHODS = "POST,GET,OPTIONS,PUT,PATCH,DELETE,HEAD"
 ALLOW_HEADERS = "Origin, Content-Type, Accept, Authorization, If-None-Match"
+CONNECTION_CLOSE = (b"connection", b"close")
+CLOSE_DELAY_SECONDS = 1.0
+"""How long a 413 waits, with the body unread, before its connection closes."""
 
 
 class CorsMiddleware:
@@ -63,52 +67,125 @@ class CorsMiddleware:
 
 class BodyLimitMiddleware:
     """Refuses bodies over `max_bytes` with 413: by Content-Length up front, and by counting
-    while streaming (chunked uploads); whatever the app was doing is replaced by the 413."""
+    while streaming (chunked uploads); whatever the app was doing is replaced by the 413.
+
+    It also sees that an answer given before the body has all arrived reaches the client.
+    uvicorn drops a body left unread once the answer is complete, but when it does not keep
+    the connection (the client asked `Connection: close`, HTTP/1.0, shutdown) it closes the
+    socket right after the answer: with body bytes still unread the kernel sends a reset,
+    which can destroy the answer before the client reads it. So:
+    - an answer started while the body (within the limit) is still arriving waits until the
+      rest has been read and dropped; the connection stays usable;
+    - a body over the limit, declared or counted (also while dropping the rest), gets a 413
+      with `Connection: close`; nothing more is read, and the socket is closed `close_delay`
+      seconds after the answer, by which time a client that stops writing on an answer (as
+      curl and browsers do) has read it;
+    - a client that sent `Expect: 100-continue` and was not asked for its body yet has not
+      sent it: the answer goes out at once, with `Connection: close`.
+    Requests without a body (no Content-Length, no Transfer-Encoding) pass straight through.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int,
-                 by_path_suffix: dict[str, int] | None = None) -> None:
+                 by_path_suffix: dict[str, int] | None = None,
+                 close_delay: float = CLOSE_DELAY_SECONDS) -> None:
         self.app = app
         self.default_max_bytes = max_bytes
         self.by_path_suffix = by_path_suffix or {}
+        self.close_delay = close_delay
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        length = None
+        chunked = expect = False
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                length = value
+            elif key == b"transfer-encoding":
+                chunked = True
+            elif key == b"expect":
+                expect = value.lower() == b"100-continue"
+        # HTTP/1 sends a body only under Content-Length or Transfer-Encoding; HTTP/2 may send
+        # one under neither, though not with a GET or a HEAD
+        bodyless = length == b"0" if length is not None else not chunked and (
+            scope.get("http_version") != "2" or scope["method"] in ("GET", "HEAD"))
+        if bodyless:
+            await self.app(scope, receive, send)
+            return
+        await self._guard(scope, receive, send, length, expect)
+
+    async def _guard(self, scope: Scope, receive: Receive, send: Send, length: bytes | None,
+                     expect: bool) -> None:
         limit = next((size for suffix, size in self.by_path_suffix.items()
                       if scope["path"].endswith(suffix)), self.default_max_bytes)
-        declared = _header(scope, b"content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            await send_json(send, 413, "limit_exceeded", self._message(int(declared), limit))
+        if length is not None and length.isdigit() and int(length) > limit:
+            await self._refuse(send, int(length), limit, unread=not expect)
             return
         received = 0
+        more = True  # body still to come
         exceeded = False
         started = False
 
         async def counting_receive() -> Message:
-            nonlocal received, exceeded
+            nonlocal received, more, exceeded, expect
+            if exceeded:
+                return {"type": "http.disconnect"}
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    exceeded = True
-                    return {"type": "http.disconnect"}
+            expect = False  # asked for: uvicorn has sent 100 Continue
+            if message["type"] != "http.request":
+                more = False
+                return message
+            received += len(message.get("body", b""))
+            more = message.get("more_body", False)
+            if received > limit:
+                exceeded = True
+                return {"type": "http.disconnect"}
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
             if exceeded:
                 return
+            if more and not started:  # an answer before the whole body
+                if expect:
+                    message["headers"] = [*message.get("headers", ()), CONNECTION_CLOSE]
+                else:
+                    while more and not exceeded:
+                        await counting_receive()
+                    if exceeded:
+                        return
             started = True
             await send(message)
 
         try:
             await self.app(scope, counting_receive, guarded_send)
         except Exception:
+            if not (exceeded or started or expect):
+                # drop the rest of the body, so the 500 that follows reaches the client
+                while more and not exceeded:
+                    await counting_receive()
+                if exceeded:
+                    log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if not exceeded:
                 raise
         if exceeded and not started:
-            await send_json(send, 413, "limit_exceeded", self._message(received, limit))
+            await self._refuse(send, received, limit, unread=more)
+
+    async def _refuse(self, send: Send, size: int, limit: int, *, unread: bool) -> None:
+        """413 with Connection: close; with body bytes still unread, the socket closes (the
+        answer completes) only after `close_delay`, so the client has read the answer when
+        the kernel resets the connection for the unread bytes."""
+        body = json.dumps({"error": "limit_exceeded",
+                           "message": self._message(size, limit)}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode()),
+                                CONNECTION_CLOSE]})
+        await send({"type": "http.response.body", "body": body, "more_body": unread})
+        if unread:
+            await asyncio.sleep(self.close_delay)
+            await send({"type": "http.response.body", "body": b""})
 
     def _message(self, size: int, limit: int) -> str:
         return (f"The request body is at least {size} bytes; the limit "

@@ -26,6 +26,7 @@ from imagehost.service.records import (
     record_view,
     replace_data,
     store_record,
+    upload_path,
 )
 from imagehost.web.auth import CallerDep, WriterDep
 from imagehost.web.schemas import (
@@ -43,8 +44,8 @@ router = APIRouter(prefix="/images", tags=["records"])
 Param = Annotated[str | None, Query()]
 FROM = Annotated[str | None, Query(alias="from", description="Upload time lower bound.")]
 _IMAGE_FIELDS = ("image", "file")
-_META_FIELDS = ("data", "json")
-_FORM_RESERVED = {*_IMAGE_FIELDS, *_META_FIELDS, "path", "time"}
+_META_FIELDS = ("json", "data")  # the storage microservice reads json first
+_FORM_RESERVED = {*_IMAGE_FIELDS, *_META_FIELDS, "path", "time", "_id"}
 UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["image"], "properties": {
         "image": {"type": "string", "format": "binary",
@@ -87,8 +88,14 @@ async def list_images(request: Request, ctx: ContextDep, caller: CallerDep,
         "Content-Disposition": 'attachment; filename="imagehost-images.zip"'})
 
 
+aliases = APIRouter(tags=["records"])
+"""The storage microservice's spellings of the same routes."""
+
+
 @router.get("/fields", response_model=list[str], responses=error_responses(400, 401, 403),
             description="The data keys in use among matching records.")
+@aliases.get("/fields", response_model=list[str], responses=error_responses(400, 401, 403),
+             description="Alias of /images/fields.")
 async def data_fields(request: Request, ctx: ContextDep, caller: CallerDep) -> list[str]:
     return await ctx.pool.run(data_keys, ctx, request.query_params.multi_items(), caller)
 
@@ -97,6 +104,9 @@ async def data_fields(request: Request, ctx: ContextDep, caller: CallerDep) -> l
             responses=error_responses(400, 401, 403),
             description="The distinct values of data.<name> (dotted for nesting) among "
                         "matching records, in sort order.")
+@aliases.get("/fields/{name}", response_model=list[Any],
+             responses=error_responses(400, 401, 403),
+             description="Alias of /images/fields/{name}.")
 async def data_field_values(name: str, request: Request, ctx: ContextDep,
                             caller: CallerDep) -> list[Any]:
     return await ctx.pool.run(data_values, ctx, name, request.query_params.multi_items(),
@@ -109,6 +119,7 @@ async def create_image(request: Request, ctx: ContextDep, _: WriterDep) -> dict[
     """Upload an image with its data (processed, limited and given variants like /upload)
     and publish it; an existing path is replaced, keeping its id."""
     upload = await _form_upload(request)
+    upload.pop("filename")
     stored = await ctx.pool.run(lambda: store_record(ctx, **upload))
     return record_view(stored.record)
 
@@ -137,13 +148,25 @@ async def put_image(ref: str, request: Request, ctx: ContextDep, _: WriterDep) -
     if content_type == "application/json" or content_type.endswith("+json"):
         data = await _json_body(request)
         return JSONResponse(record_view(await ctx.pool.run(replace_data, ctx, ref, data)))
+    return await store_at_path(ref, request, ctx, _)
+
+
+@router.post("/{ref:path}", response_model=Record, openapi_extra=PUT_BODY,
+             responses={201: {"model": Record, "description": "Created at that path."},
+                        **error_responses(400, 401, 403, 409, 413, 503)})
+async def store_at_path(ref: str, request: Request, ctx: ContextDep, _: WriterDep) -> Response:
+    """Store the image (raw body or multipart) at the path `ref`, replacing what is there
+    (the image repository's upload; PUT does the same)."""
     if ref.isdigit():
         raise BadRequest("An image goes to a path with an extension, not to an id.")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    filename = None
     if content_type == "multipart/form-data":
         upload = await _form_upload(request)
+        filename = upload.pop("filename")
     else:
         upload = {"data": await request.body(), "metadata": {}}
-    upload["path"] = ref
+    upload["path"] = upload_path(ref, filename)
     stored = await ctx.pool.run(lambda: store_record(ctx, **upload))
     return JSONResponse(record_view(stored.record), status_code=201 if stored.created else 200)
 
@@ -154,7 +177,7 @@ async def delete_image(record_id: RecordId, ctx: ContextDep, _: WriterDep) -> De
     """Remove the image's files, variants and cached derivatives; the record stays as a
     tombstone (status deleted)."""
     await ctx.pool.run(delete_record, ctx, record_id)
-    return DeletedRecord(id=record_id)
+    return DeletedRecord(id=record_id, mongo_id=record_id)
 
 
 @router.patch("", response_model=PatchResult, openapi_extra=PATCH_BODY,
@@ -165,7 +188,8 @@ async def patch_images(request: Request, ctx: ContextDep, _: WriterDep,
                        all: Param = None, status: Param = None) -> PatchResult:
     params = request.query_params.multi_items()
     patch = await _json_body(request)
-    return PatchResult(modified=await ctx.pool.run(patch_many, ctx, params, patch))
+    modified = await ctx.pool.run(patch_many, ctx, params, patch)
+    return PatchResult(modified=modified, modifiedCount=modified)
 
 
 @router.delete("", response_model=DeleteResult, responses=error_responses(400, 401, 403, 503),
@@ -173,13 +197,13 @@ async def patch_images(request: Request, ctx: ContextDep, _: WriterDep,
                            "empty filter is refused unless all=true.\n\n" + FILTER_HELP)
 async def delete_images(request: Request, ctx: ContextDep, _: WriterDep,
                         all: Param = None, status: Param = None) -> DeleteResult:
-    params = request.query_params.multi_items()
-    return DeleteResult(deleted=await ctx.pool.run(delete_many, ctx, params))
+    deleted = await ctx.pool.run(delete_many, ctx, request.query_params.multi_items())
+    return DeleteResult(deleted=deleted, deletedCount=deleted)
 
 
 async def _form_upload(request: Request) -> dict[str, Any]:
-    """image or file (an upload), data or json (JSON object) or plain fields, path, time:
-    the keyword arguments of store_record."""
+    """image or file (an upload), json or data (JSON object) or plain fields, path, time:
+    the keyword arguments of store_record, and the uploaded file's name."""
     form = await request.form(max_files=2, max_fields=200)
     image = next((form[name] for name in _IMAGE_FIELDS
                   if isinstance(form.get(name), UploadFile)), None)
@@ -195,7 +219,7 @@ async def _form_upload(request: Request) -> dict[str, Any]:
     if path is None and isinstance(form.get("file"), str):
         path = form.get("file")
     upload: dict[str, Any] = {"data": await image.read(), "metadata": data,
-                              "path": path or None}
+                              "path": path or None, "filename": image.filename}
     raw_time = form.get("time")
     if isinstance(raw_time, str) and raw_time:
         try:

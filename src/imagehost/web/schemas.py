@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from imagehost.catalog.models import MAX_ID
 
@@ -29,8 +29,12 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             for status in statuses}
 
 
+MONGO_ID = Field(alias="_id", description="The id again, under the storage microservice's name.")
+
+
 class Record(BaseModel):
     id: int
+    mongo_id: int = MONGO_ID
     file: str = Field(description="The image's key (path) in the store.")
     time: str = Field(description="Upload time, ISO 8601.")
     data: dict[str, Any] = Field(description="Free-form JSON owned by the client.")
@@ -48,6 +52,8 @@ class PartialRecord(BaseModel):
     """A record, or only the fields named by `select`."""
 
     id: int | None = None
+    mongo_id: int | None = Field(None, alias="_id",
+                                 description="The id again, under the storage microservice's name.")
     file: str | None = None
     time: str | None = None
     data: dict[str, Any] | None = None
@@ -72,12 +78,19 @@ class RecordList(BaseModel):
 
 class PatchResult(BaseModel):
     modified: int = Field(description="Records whose data changed.")
+    modifiedCount: int = Field(description="The same, under MongoDB's name.")
+    acknowledged: bool = True
 
 
 class DeleteResult(BaseModel):
     deleted: int = Field(description="Images deleted.")
+    deletedCount: int = Field(description="The same, under MongoDB's name.")
+    acknowledged: bool = True
 
 
 class DeletedRecord(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     id: int
+    mongo_id: int = MONGO_ID
     status: str = "deleted"
