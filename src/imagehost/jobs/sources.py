@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import time
+import urllib.error
+import urllib.request
 from typing import Protocol
-
-import httpx
 
 from imagehost.config import Settings
 from imagehost.errors import ConfigError, NotFound, StoreUnavailable
@@ -19,28 +20,35 @@ class OriginalSource(Protocol):
 
 
 class UrlSource:
+    """GET <base_url>/<key> with the standard library: redirects followed, network errors and
+    5xx answers retried, 404 a missing original."""
+
     def __init__(self, base_url: str, timeout: float = 60.0, attempts: int = 3) -> None:
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
         self.attempts = attempts
-        self.client = httpx.Client(timeout=timeout, follow_redirects=True)
 
     def fetch(self, key: str) -> bytes:
         for attempt in range(1, self.attempts + 1):
             try:
-                answer = self.client.get(f"{self.base_url}/{key}")
-            except httpx.HTTPError as exc:
+                with urllib.request.urlopen(f"{self.base_url}/{key}",
+                                            timeout=self.timeout) as answer:
+                    if answer.status != 200:
+                        raise StoreUnavailable(
+                            f"v5 source answered {answer.status} for {key}.")
+                    return answer.read()
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404:
+                    raise NotFound(f"{key} is not in the v5 source (404).") from None
+                if exc.code < 500 or attempt == self.attempts:
+                    raise StoreUnavailable(
+                        f"v5 source answered {exc.code} for {key}.") from None
+            except ValueError as exc:  # not a URL urllib can open
+                raise StoreUnavailable(f"v5 source {self.base_url!r}: {exc}") from None
+            except (OSError, http.client.HTTPException) as exc:  # refused, timeout, reset
                 if attempt == self.attempts:
                     raise StoreUnavailable(f"v5 source unreachable for {key}: {exc}") from exc
-                time.sleep(0.5 * attempt)
-                continue
-            if answer.status_code == 404:
-                raise NotFound(f"{key} is not in the v5 source (404).")
-            if answer.status_code >= 500 and attempt < self.attempts:
-                time.sleep(0.5 * attempt)
-                continue
-            if answer.status_code != 200:
-                raise StoreUnavailable(f"v5 source answered {answer.status_code} for {key}.")
-            return answer.content
+            time.sleep(0.5 * attempt)
         raise StoreUnavailable(f"v5 source failed for {key}.")
 
 
