@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from imagehost.config import Settings
 from imagehost.imaging.limits import ImageLimits
+from imagehost.imaging.privacy import STRIP_PRIVATE, MetadataMode
 from imagehost.imaging.variants import VariantSpec, variant_key
 
 
@@ -14,10 +15,13 @@ class ImagePolicy:
     specs: tuple[VariantSpec, ...]
     limits: ImageLimits
     auto_orient: bool
+    original_metadata: MetadataMode = STRIP_PRIVATE
+    """What of an uploaded original's metadata is stored (ORIGINAL_METADATA)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ImagePolicy:
-        return cls(settings.resizing_config, settings.limits, settings.auto_orient_original)
+        return cls(settings.resizing_config, settings.limits, settings.auto_orient_original,
+                   settings.original_metadata)
 
     def variant_keys(self, original_key: str) -> list[str]:
         return [variant_key(original_key, spec) for spec in self.specs]

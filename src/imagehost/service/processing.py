@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 
 from imagehost.imaging.formats import ImageFormat, sniff_format
+from imagehost.imaging.privacy import strip_metadata
 from imagehost.imaging.probe import ImageInfo, check_size, probe_image
 from imagehost.imaging.render import RenderResult, render_variants
 from imagehost.imaging.svg import sanitize_svg
@@ -39,7 +40,8 @@ class ProcessedImage:
 
 def process_upload(data: bytes, policy: ImagePolicy, *, orient: bool | None = None
                    ) -> ProcessedImage:
-    """Sniff, sanitize, check limits from the header, then render all variants at once.
+    """Sniff, sanitize, check limits from the header, then render all variants at once, and
+    strip the original's metadata as ORIGINAL_METADATA says (the variants carry none).
     `orient` overrides the policy's auto-orientation of the original (jobs keep originals as
     they were stored)."""
     check_size(len(data), policy.limits)
@@ -49,7 +51,8 @@ def process_upload(data: bytes, policy: ImagePolicy, *, orient: bool | None = No
     info = probe_image(data, fmt, policy.limits)
     rendered = render_variants(data, info, policy.specs,
                                orient_original=policy.auto_orient if orient is None else orient)
-    return ProcessedImage(rendered.original or data, info, rendered)
+    original = strip_metadata(rendered.original or data, info.format, policy.original_metadata)
+    return ProcessedImage(original, info, rendered)
 
 
 def process_original(data: bytes, policy: ImagePolicy) -> ProcessedImage:
