@@ -55,7 +55,9 @@ def test_variants_carry_no_exif_or_gps_and_are_upright() -> None:
     upload = imagegen.jpeg_with_exif(300, 200, orientation=6, gps=True)
     assert imagegen.has_exif_gps(upload)
     processed = render(upload)
-    assert processed.original == upload          # stored as uploaded without AUTO_ORIENT
+    assert not imagegen.has_exif_gps(processed.original)  # ORIGINAL_METADATA=strip-private
+    assert imagegen.exif_orientation(processed.original) == 6  # not turned without AUTO_ORIENT
+    assert imagegen.jpeg_scan(processed.original) == imagegen.jpeg_scan(upload)
     for variant in processed.rendered.variants:
         assert not imagegen.has_exif_gps(variant.data)
         assert imagegen.exif_orientation(variant.data) in (None, 1)

@@ -158,7 +158,7 @@ def _auto_format(accept: str) -> str:
 
 
 def _source_format(source: ImageFormat) -> str:
-    return "png" if source is ImageFormat.SVG else source.value
+    return "png" if source is ImageFormat.SVG else source.served_as.value
 
 
 def _side(values: Mapping[str, str], name: str, max_side: int) -> int | None:

@@ -1,7 +1,7 @@
 """The one registry of image formats: name, spellings, extensions, MIME type, libvips loader and
-saver, and what each can carry. Sniffing, key naming, Content-Type, `format=`, import and export
-and the stores all read it. Formats are detected from content only, never from a file name or
-a Content-Type.
+saver, the decoder of what libvips cannot decode, and what each can carry. Sniffing, key
+naming, Content-Type, `format=`, import and export and the stores all read it. Formats are
+detected from content only, never from a file name or a Content-Type.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ class ImageFormat(StrEnum):
     WEBP = "webp"
     SVG = "svg"
     AVIF = "avif"
+    HEIC = "heic"
+    HEIF = "heif"
+    JXL = "jxl"
 
     @property
     def spec(self) -> FormatSpec:
@@ -43,6 +46,11 @@ class ImageFormat(StrEnum):
     def animatable(self) -> bool:
         return FORMATS[self].animation
 
+    @property
+    def served_as(self) -> ImageFormat:
+        """The format variants, derived images and c2corg keys give its pixels by default."""
+        return FORMATS[self].web_format or self
+
 
 @dataclass(frozen=True)
 class FormatSpec:
@@ -53,7 +61,10 @@ class FormatSpec:
     aliases: tuple[str, ...] = ()
     """Other spellings accepted by `format=` and variant configurations."""
     loader: str | None = None
-    """The libvips loader used for uploads of this format; None: not accepted as an upload."""
+    """The libvips loader that reads its header (and decodes it, unless `decoder` is set)."""
+    decoder: str | None = None
+    """The library that decodes its pixels where the bundled libvips cannot (no HEVC, no JPEG
+    XL): "pillow-heif" or "pillow-jxl". A format with a loader or a decoder is an upload."""
     saver: str | None = None
     """The libvips save operation; None: not an output."""
     save_options: Mapping[str, Any] = field(default_factory=dict)
@@ -62,6 +73,9 @@ class FormatSpec:
     animation: bool = False
     alpha: bool = True
     vector: bool = False
+    web_format: ImageFormat | None = None
+    """Not every browser shows it: variants and derived images are made in this format unless
+    asked otherwise, and c2corg's /upload stores the original converted to it."""
 
 
 FORMATS: Mapping[ImageFormat, FormatSpec] = MappingProxyType({
@@ -81,16 +95,41 @@ FORMATS: Mapping[ImageFormat, FormatSpec] = MappingProxyType({
                    saver="webpsave", animation=True),
         FormatSpec(ImageFormat.SVG, "image/svg+xml", ("svg",), loader="VipsForeignLoadSvg",
                    vector=True),
-        FormatSpec(ImageFormat.AVIF, "image/avif", ("avif",), saver="heifsave",
-                   save_options={"compression": "av1"}),
+        # the bundled libvips reads HEIF headers and decodes AV1, not HEVC; it has no JPEG XL
+        FormatSpec(ImageFormat.AVIF, "image/avif", ("avif",), loader="VipsForeignLoadHeif",
+                   saver="heifsave", save_options={"compression": "av1"},
+                   web_format=ImageFormat.JPEG),
+        FormatSpec(ImageFormat.HEIC, "image/heic", ("heic", "heif", "hif"),
+                   loader="VipsForeignLoadHeif", decoder="pillow-heif",
+                   web_format=ImageFormat.JPEG),
+        FormatSpec(ImageFormat.HEIF, "image/heif", ("heif", "heic", "hif"),
+                   loader="VipsForeignLoadHeif", decoder="pillow-heif",
+                   web_format=ImageFormat.JPEG),
+        FormatSpec(ImageFormat.JXL, "image/jxl", ("jxl",), decoder="pillow-jxl",
+                   web_format=ImageFormat.JPEG),
     )
 })
-UPLOAD_FORMATS = tuple(f for f, spec in FORMATS.items() if spec.loader)
+UPLOAD_FORMATS = tuple(f for f, spec in FORMATS.items() if spec.loader or spec.decoder)
+KEY_FORMATS = tuple(f for f in UPLOAD_FORMATS if FORMATS[f].web_format is None)
+"""The formats c2corg keys have: the others are converted at upload."""
 OUTPUT_FORMATS = tuple(f for f, spec in FORMATS.items() if spec.saver)
-LOADERS = tuple(spec.loader for spec in FORMATS.values() if spec.loader)
-_BY_NAME = {name: spec.format for spec in FORMATS.values()
-            for name in (spec.format.value, *spec.aliases, *spec.extensions)}
-_MIME_BY_EXTENSION = {ext: spec.mime for spec in FORMATS.values() for ext in spec.extensions}
+LOADERS = tuple(dict.fromkeys(spec.loader for spec in FORMATS.values() if spec.loader))
+
+
+def _names() -> dict[str, ImageFormat]:
+    """Each name, alias and extension: its format. An extension two formats share names the
+    one whose first extension it is (.heif is HEIF's first, HEIC's second), else the first."""
+    names = {name: spec.format for spec in FORMATS.values()
+             for name in (spec.format.value, *spec.aliases, spec.extensions[0])}
+    for spec in FORMATS.values():
+        for extension in spec.extensions:
+            names.setdefault(extension, spec.format)
+    return names
+
+
+_BY_NAME = _names()
+_MIME_BY_EXTENSION = {ext: FORMATS[_BY_NAME[ext]].mime for spec in FORMATS.values()
+                      for ext in spec.extensions}
 
 # Formats we recognise only to name them in the refusal.
 _KNOWN_UNSUPPORTED: list[tuple[bytes, int, str]] = [
@@ -100,11 +139,16 @@ _KNOWN_UNSUPPORTED: list[tuple[bytes, int, str]] = [
     (b"%PDF", 0, "PDF"),
     (b"\x00\x00\x01\x00", 0, "ICO"),
     (b"8BPS", 0, "PSD"),
-    (b"\xff\x0a", 0, "JPEG XL"),
-    (b"\x00\x00\x00\x0cJXL ", 0, "JPEG XL"),
 ]
-_FTYP_BRANDS = {b"avif": "AVIF", b"avis": "AVIF", b"heic": "HEIC", b"heix": "HEIC",
-                b"mif1": "HEIF", b"msf1": "HEIF", b"hevc": "HEIC"}
+_JXL_SIGNATURES = (b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")
+# ISO-BMFF `ftyp` brands: AV1 images and sequences; HEVC images, sequences and their
+# multi-layer and range extensions; then images of any codec (libheif decodes their HEVC)
+_HEIF_BRANDS = {
+    **dict.fromkeys((b"avif", b"avis"), ImageFormat.AVIF),
+    **dict.fromkeys((b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"),
+                    ImageFormat.HEIC),
+    **dict.fromkeys((b"mif1", b"msf1", b"mif2"), ImageFormat.HEIF),
+}
 _SVG_ROOT = re.compile(rb"<svg[\s>/]", re.IGNORECASE)
 _XML_PROLOGUE = re.compile(
     rb"\A(?:\xef\xbb\xbf)?\s*(?:(?:<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)\s*)*",
@@ -125,6 +169,10 @@ def sniff_format(data: bytes) -> ImageFormat:
         return ImageFormat.GIF
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return ImageFormat.WEBP
+    if head[4:8] == b"ftyp" and (heif := _heif_format(data)) is not None:
+        return heif
+    if head.startswith(_JXL_SIGNATURES):
+        return ImageFormat.JXL
     if _looks_like_svg(data):
         return ImageFormat.SVG
     raise UnsupportedFormat(f"Unsupported image format {_name_unsupported(head)}.")
@@ -153,6 +201,15 @@ def content_type_of(key: str) -> str:
             or "application/octet-stream")
 
 
+def _heif_format(data: bytes) -> ImageFormat | None:
+    """The HEIF format an ISO-BMFF file's brands name: the first codec-specific one (the
+    major brand, then the compatible brands), else HEIF for a generic image brand."""
+    end = min(int.from_bytes(data[:4], "big"), 256, len(data))
+    brands = (data[8:12], *(data[i:i + 4] for i in range(16, end - 3, 4)))
+    found = [_HEIF_BRANDS[brand] for brand in brands if brand in _HEIF_BRANDS]
+    return next((f for f in found if f is not ImageFormat.HEIF), found[0] if found else None)
+
+
 def _looks_like_svg(data: bytes) -> bool:
     head = data[:4096]
     prologue = _XML_PROLOGUE.match(head)
@@ -165,5 +222,5 @@ def _name_unsupported(head: bytes) -> str:
         if head[offset:offset + len(magic)] == magic:
             return name
     if head[4:8] == b"ftyp":
-        return _FTYP_BRANDS.get(head[8:12], "ISO media")
+        return "ISO media"
     return "(unknown)"

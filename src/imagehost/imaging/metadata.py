@@ -7,6 +7,7 @@ from typing import Any
 
 import pyvips
 
+from imagehost.imaging.foreign import FOREIGN_DECODERS
 from imagehost.imaging.probe import ImageInfo
 
 EXIF_FIELDS = {
@@ -21,10 +22,13 @@ _BASE83 = ("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def describe(data: bytes, info: ImageInfo, *, expose_gps: bool) -> dict[str, Any]:
-    header = pyvips.Image.new_from_source(pyvips.Source.new_from_memory(data), "")
+    decode = FOREIGN_DECODERS.get(info.format)
+    decoded = decode(data) if decode is not None else None
+    header = (decoded if decoded is not None
+              else pyvips.Image.new_from_source(pyvips.Source.new_from_memory(data), ""))
     exif = {name: _exif_value(header, field) for field, name in EXIF_FIELDS.items()
             if header.get_typeof(field)}
-    small = _small_rgb(data, info)
+    small = _small_rgb(data, decoded)
     meta: dict[str, Any] = {
         "width": info.width, "height": info.height, "format": info.format.value,
         "frames": info.pages, "has_alpha": info.has_alpha, "exif": exif,
@@ -105,8 +109,11 @@ def dominant_color(image: pyvips.Image) -> str:
     return f"#{r // count:02x}{g // count:02x}{b // count:02x}"
 
 
-def _small_rgb(data: bytes, info: ImageInfo) -> pyvips.Image:
-    image = pyvips.Image.thumbnail_source(pyvips.Source.new_from_memory(data), 32, height=32)
+def _small_rgb(data: bytes, decoded: pyvips.Image | None) -> pyvips.Image:
+    if decoded is not None:
+        image = decoded.thumbnail_image(32, height=32)
+    else:
+        image = pyvips.Image.thumbnail_source(pyvips.Source.new_from_memory(data), 32, height=32)
     if image.hasalpha():
         image = image.flatten(background=[255, 255, 255])
     image = image.colourspace("srgb") if image.bands < 3 else image

@@ -1,4 +1,5 @@
-"""Read an image's header (lazily, no pixel decode) and enforce the limits."""
+"""Read an image's header (lazily, no pixel decode) and enforce the limits. libvips reads every
+header but JPEG XL's (jxl.py reads that)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from dataclasses import dataclass
 
 import pyvips
 
-from imagehost.errors import InvalidImage, LimitExceeded
+from imagehost.errors import InvalidImage, LimitExceeded, UnsupportedFormat
 from imagehost.imaging.formats import ImageFormat
+from imagehost.imaging.jxl import JxlHeaderError, read_jxl_header
 from imagehost.imaging.limits import ImageLimits
 
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
@@ -21,6 +23,8 @@ class ImageInfo:
     height: int
     pages: int
     orientation: int
+    """A JPEG's EXIF orientation, still to apply; 1 for the other formats (HEIF's and JPEG
+    XL's decoders orient their pixels)."""
     has_alpha: bool
 
     @property
@@ -41,6 +45,14 @@ def probe_image(data: bytes, fmt: ImageFormat, limits: ImageLimits) -> ImageInfo
     if fmt is ImageFormat.GIF and not data.rstrip(b"\x00").endswith(b";"):
         # libnsgif decodes a truncated GIF without complaint, whatever fail_on says
         raise InvalidImage("Bad format: the GIF is truncated (no trailer).")
+    info = _jxl_info(data) if fmt is ImageFormat.JXL else _libvips_info(data, fmt)
+    check_limits(info, limits)
+    return info
+
+
+def _libvips_info(data: bytes, fmt: ImageFormat) -> ImageInfo:
+    """Header facts as libvips reads them; a HEIF's size is after its irot/imir transforms,
+    which its decoders apply."""
     try:
         header = pyvips.Image.new_from_source(pyvips.Source.new_from_memory(data), "")
     except pyvips.Error as exc:
@@ -52,9 +64,18 @@ def probe_image(data: bytes, fmt: ImageFormat, limits: ImageLimits) -> ImageInfo
     orientation = _int_field(header, "orientation", 1) if fmt is ImageFormat.JPEG else 1
     if orientation in _SWAPPING_ORIENTATIONS:
         width, height = height, width
-    info = ImageInfo(fmt, width, height, pages, orientation, bool(header.hasalpha()))
-    check_limits(info, limits)
-    return info
+    return ImageInfo(fmt, width, height, pages, orientation, bool(header.hasalpha()))
+
+
+def _jxl_info(data: bytes) -> ImageInfo:
+    try:
+        header = read_jxl_header(data)
+    except JxlHeaderError as exc:
+        raise InvalidImage(f"Bad format: the jxl data cannot be read ({exc}).") from None
+    if header.animated:
+        raise UnsupportedFormat("Animated JPEG XL is not supported.")
+    # its decoder applies the orientation, as HEIF's do
+    return ImageInfo(ImageFormat.JXL, header.width, header.height, 1, 1, header.has_alpha)
 
 
 def check_limits(info: ImageInfo, limits: ImageLimits) -> None:

@@ -12,6 +12,7 @@ import pyvips
 
 from imagehost.errors import BadRequest, InvalidImage
 from imagehost.imaging.derivation import Derivation
+from imagehost.imaging.foreign import FOREIGN_DECODERS
 from imagehost.imaging.formats import LOADERS, ImageFormat
 from imagehost.imaging.probe import ImageInfo
 from imagehost.imaging.variants import (
@@ -24,6 +25,10 @@ from imagehost.imaging.variants import (
 )
 
 WHITE = [255, 255, 255]
+
+
+def libvips_version() -> str:
+    return ".".join(str(pyvips.version(part)) for part in range(3))
 
 
 def configure_libvips(concurrency: int) -> None:
@@ -92,6 +97,17 @@ def apply_edit(data: bytes, info: ImageInfo, *, crop: Crop | None = None,
         raise InvalidImage(f"Bad format: the image cannot be decoded ({_detail(exc)}).") from None
 
 
+def convert_original(data: bytes, info: ImageInfo, fmt: ImageFormat, *, quality: int) -> bytes:
+    """The original re-encoded in `fmt`, upright (its orientation applied, the EXIF's set to
+    1), its EXIF, XMP and ICC profile kept."""
+    try:
+        image = _load_full(data, info).autorot().copy()
+        image.set_type(pyvips.GValue.gint_type, "orientation", 1)
+        return encode(image, fmt, quality=quality, keep_metadata=True)
+    except pyvips.Error as exc:
+        raise InvalidImage(f"Bad format: the image cannot be decoded ({_detail(exc)}).") from None
+
+
 def encode(image: pyvips.Image, fmt: ImageFormat, *, quality: int,
            keep_metadata: bool = False, effort: int | None = None) -> bytes:
     """Encode with the format's saver and options from the registry; an image with alpha is
@@ -114,6 +130,9 @@ def _load_options(info: ImageInfo) -> str:
 
 
 def _load_full(data: bytes, info: ImageInfo) -> pyvips.Image:
+    decode = FOREIGN_DECODERS.get(info.format)
+    if decode is not None:
+        return decode(data)
     return pyvips.Image.new_from_source(pyvips.Source.new_from_memory(data), "",
                                         fail_on="error", **({"n": -1} if info.animated else {}))
 
@@ -123,11 +142,20 @@ def _load_base(data: bytes, info: ImageInfo, specs: Sequence[VariantSpec]) -> py
     scale = max((spec.source_scale(info.width, info.height) for spec in specs), default=1.0)
     width = max(1, math.ceil(info.width * scale))
     height = max(1, math.ceil(info.height * scale))
+    return _shrunk(data, info, width, _load_options(info), height=height,
+                   size="down").copy_memory()
+
+
+def _shrunk(data: bytes, info: ImageInfo, width: int, options: str,
+            **thumbnail: Any) -> pyvips.Image:
+    """libvips' `thumbnail` of encoded bytes, shrinking on load; a format libvips cannot decode
+    is decoded whole by its own decoder, then shrunk."""
+    decode = FOREIGN_DECODERS.get(info.format)
+    if decode is not None:
+        return decode(data).thumbnail_image(width, **thumbnail)
     # a Source reads the caller's bytes in place; *_buffer calls would copy the whole upload
-    image = pyvips.Image.thumbnail_source(pyvips.Source.new_from_memory(data), width,
-                                          height=height, size="down",
-                                          option_string=_load_options(info))
-    return image.copy_memory()
+    return pyvips.Image.thumbnail_source(pyvips.Source.new_from_memory(data), width,
+                                         option_string=options, **thumbnail)
 
 
 def _render_one(base: pyvips.Image, info: ImageInfo, spec: VariantSpec) -> RenderedVariant:
@@ -222,10 +250,9 @@ def render_derivation(source: bytes, source_info: ImageInfo, original: ImageInfo
               if derivation.resizes else (original.width, original.height))
     try:
         if derivation.fit == "cover" and derivation.gravity == "attention":
-            image = pyvips.Image.thumbnail_source(
-                pyvips.Source.new_from_memory(source), derivation.width,
-                height=derivation.height, crop="attention",
-                size="both" if derivation.enlarge else "down", option_string=options)
+            image = _shrunk(source, source_info, derivation.width, options,
+                            height=derivation.height, crop="attention",
+                            size="both" if derivation.enlarge else "down")
         else:
             image = _thumbnail(source, source_info, target, options)
             if derivation.fit == "cover":
@@ -248,9 +275,7 @@ def _thumbnail(source: bytes, info: ImageInfo, target: tuple[int, int],
     shrink = min(info.width / max(1, target[0]), info.height / max(1, target[1]))
     factor = next((f for f in (8, 4, 2) if shrink >= f), 1)
     if info.format is not ImageFormat.JPEG or factor == 1:
-        return pyvips.Image.thumbnail_source(pyvips.Source.new_from_memory(source), target[0],
-                                             height=target[1], size="force",
-                                             option_string=options)
+        return _shrunk(source, info, target[0], options, height=target[1], size="force")
     image = pyvips.Image.new_from_source(pyvips.Source.new_from_memory(source), options,
                                          access="sequential", shrink=factor)
     return image.thumbnail_image(target[0], height=target[1], size="force")

@@ -7,7 +7,6 @@ the original's dimensions, so the output sizes do not depend on how the pixels w
 
 from __future__ import annotations
 
-import json
 import math
 import posixpath
 import re
@@ -17,6 +16,7 @@ from typing import Any, Literal
 
 from imagehost.errors import UnsupportedFormat
 from imagehost.imaging.formats import ImageFormat, format_named
+from imagehost.values import InvalidValue, parse_json
 
 Fit = Literal["inside", "cover", "fill"]
 Upscale = Literal["always", "never", "only"]
@@ -106,14 +106,15 @@ class VariantSpec:
     steps: tuple[Step, ...]
     quality: int = 90
     format: ImageFormat | None = None
-    """Output format; None keeps the original's (SVG originals give JPEG)."""
+    """Output format; None keeps the original's (SVG originals give JPEG, photo formats
+    browsers may not show give their `served_as`)."""
     source: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     """The configuration this spec was parsed from, for display."""
 
     def output_format(self, original: ImageFormat) -> ImageFormat:
         if self.format is not None:
             return self.format
-        return ImageFormat.JPEG if original is ImageFormat.SVG else original
+        return ImageFormat.JPEG if original is ImageFormat.SVG else original.served_as
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         for step in self.steps:
@@ -136,7 +137,8 @@ class VariantSpec:
 
 
 def variant_key(original_key: str, spec: VariantSpec) -> str:
-    """c2corg naming: `<base><SUFFIX><ext>`, `.svg` originals giving `.jpg` variants."""
+    """c2corg naming: `<base><SUFFIX><ext>`, `.svg` (and `.heic`, `.avif`, `.jxl`) originals
+    giving `.jpg` variants."""
     base, ext = posixpath.splitext(original_key)
     fmt = spec.output_format(format_named(ext))
     return f"{base}{spec.suffix}.{fmt.extension}"
@@ -153,9 +155,9 @@ def gravity_offset(gravity: str, width: int, height: int, box_w: int,
 def parse_resizing_config(text: str) -> tuple[VariantSpec, ...]:
     """Parse RESIZING_CONFIG: a JSON list of c2corg (`suffix` + `convert`) or native entries."""
     try:
-        entries = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise VariantConfigError(f"not valid JSON ({exc.msg} at position {exc.pos})") from None
+        entries = parse_json(text)
+    except InvalidValue as exc:
+        raise VariantConfigError(str(exc)) from None
     return parse_variant_entries(entries)
 
 

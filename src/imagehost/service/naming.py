@@ -7,9 +7,9 @@ import secrets
 import time
 
 from imagehost.errors import InvalidKey
-from imagehost.imaging.formats import UPLOAD_FORMATS, ImageFormat
+from imagehost.imaging.formats import KEY_FORMATS, ImageFormat
 
-_EXTENSIONS = "|".join(f.extension for f in UPLOAD_FORMATS)
+_EXTENSIONS = "|".join(f.extension for f in KEY_FORMATS)
 RANDOM_DIGITS = 10
 """c2c_images pads the random part to 10 digits; v6_images's and its key patterns accept it."""
 RANDOM_RANGE = 10**RANDOM_DIGITS
