@@ -84,9 +84,11 @@ class DataSet:
 
 
 def environ(root: Path, database_url: str) -> dict[str, str]:
+    """Listings open to callers without a key (PUBLIC_LISTING), who see the published
+    records A..M; the read key sees N too."""
     return local_settings(root) | {"DATABASE_URL": database_url,
                                    "API_KEYS": f"{READ_KEY}:read;{WRITE_KEY}:write",
-                                   "RESIZING_CONFIG": "[]"}
+                                   "RESIZING_CONFIG": "[]", "PUBLIC_LISTING": "true"}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -216,6 +218,11 @@ MEMBERSHIP = [
     ("data.b__in", "false,null", "BC"),
     ("data.n__in", "7", ""),
     ("data.s__in", '"25","9"', "CD"),
+    # one IN list per JSON type: integers exact, 5 and 5.0 alike, booleans apart from strings
+    ("data.big__in", "9007199254740993,1", "A"),
+    ("data.n__in", '5.0,"true",false,-1.5', "ABEM"),
+    ("data.s__in", 'true,"true",25,"",9', "EL"),
+    ("data.nested.x__in", '1,"1",null', "ACE"),
 ]
 
 EXISTENCE = [

@@ -10,12 +10,19 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from imagehost.catalog.models import MAX_ID
 from imagehost.errors import BadRequest
-from imagehost.values import InvalidValue, comma_list, parse_bool, parse_int
+from imagehost.values import (
+    InvalidValue,
+    comma_list,
+    parse_bool,
+    parse_datetime,
+    parse_int,
+    parse_json,
+)
 
 FILTER_HELP = """Filters (query parameters):
 
@@ -37,7 +44,8 @@ FILTER_HELP = """Filters (query parameters):
     all                                  true: allow a bulk operation without any filter
 
 A value that reads as a JSON number, true, false or null is that JSON value; anything else,
-or a value in double quotes, is a string.
+or a value in double quotes, is a string. A query holds at most 50 data conditions and 1000
+values in them (an `in` list holds at most 100).
 """
 
 Operator = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "exists"]
@@ -49,6 +57,10 @@ SYSTEM_FIELDS = ("id", "file", "time", "status", "format", "width", "height", "b
 STATUSES = ("incoming", "active", "deleted")
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 MAX_IN_VALUES = 100
+MAX_CONDITIONS = 50
+"""Most data conditions in one query (each is an SQL expression the database must nest)."""
+MAX_QUERY_VALUES = 1000
+"""Most values the data conditions of one query compare with, `__in` lists included."""
 MAX_REGEX_LENGTH = 256
 # RE2 syntax that PostgreSQL reads differently or refuses: refused, so both databases agree.
 _NON_PORTABLE_REGEX = re.compile(
@@ -140,6 +152,7 @@ def parse_query(params: Iterable[tuple[str, str]],
             conditions.append(DataCondition(parse_path(name, name), "eq", value))
     if "filter" in options:
         conditions.extend(parse_json_filter(options["filter"]))
+    _check_query_size(conditions)
     record_filter = RecordFilter(
         data=tuple(conditions),
         time_from=_time(options, "from"),
@@ -159,6 +172,20 @@ def parse_query(params: Iterable[tuple[str, str]],
         select=_select(options.get("select")),
         all=_boolean(options, "all"),
     )
+
+
+def _check_query_size(conditions: list[DataCondition]) -> None:
+    """The whole query's bounds; the error names the first condition past them."""
+    values = 0
+    for count, condition in enumerate(conditions, 1):
+        values += len(condition.value) if isinstance(condition.value, tuple) else 1
+        where = "data." + ".".join(condition.path)
+        if count > MAX_CONDITIONS:
+            raise FilterError(where, f"{len(conditions)} data conditions; a query holds at "
+                                     f"most {MAX_CONDITIONS}")
+        if values > MAX_QUERY_VALUES:
+            raise FilterError(where, f"more than {MAX_QUERY_VALUES} values in the data "
+                                     f"conditions; a query holds at most {MAX_QUERY_VALUES}")
 
 
 def parse_condition(name: str, raw: str) -> DataCondition:
@@ -185,9 +212,9 @@ def parse_json_filter(raw: str) -> list[DataCondition]:
     """The storage microservice's `filter` JSON, for the conditions it can mean on data:
     {"data.<key>": value} or {"data.<key>": {"$op": value, ...}}, typed JSON values."""
     try:
-        document = json.loads(raw, parse_constant=_no_constant)
-    except ValueError:
-        raise FilterError("filter", "malformed JSON") from None
+        document = parse_json(raw)
+    except InvalidValue as exc:
+        raise FilterError("filter", f"malformed JSON: {exc}") from None
     if not isinstance(document, dict):
         raise FilterError("filter", "expected a JSON object of data.<key> conditions")
     conditions: list[DataCondition] = []
@@ -244,16 +271,10 @@ def parse_value(raw: str) -> JsonScalar:
     if len(raw) >= 2 and raw[0] == raw[-1] == '"':
         return raw[1:-1]
     try:
-        value = json.loads(raw, parse_constant=_no_constant)
-    except ValueError:
-        return raw
-    if isinstance(value, float) and not math.isfinite(value):  # 1e400 is not a JSON number
+        value = parse_json(raw, max_depth=0)  # a JSON scalar; 1e400 and NaN are not JSON
+    except InvalidValue:
         return raw
     return value if isinstance(value, int | float | bool) or value is None else raw
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON value")
 
 
 def encode_cursor(values: Iterable[object]) -> str:
@@ -262,8 +283,9 @@ def encode_cursor(values: Iterable[object]) -> str:
 
 def decode_cursor(token: str) -> tuple[object, ...]:
     try:
-        values = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        values = parse_json(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)),
+                            max_depth=1)
+    except (binascii.Error, ValueError):
         raise FilterError("cursor", "not a cursor this service returned") from None
     if not isinstance(values, list) or not 1 <= len(values) <= 32 or \
             not all(isinstance(v, str | int | float) for v in values):
@@ -276,10 +298,9 @@ def _time(options: dict[str, str], name: str) -> datetime | None:
     if not raw:
         return None
     try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise FilterError(name, f"{raw!r} is not an ISO 8601 date or time in range") from None
+        return parse_datetime(raw)
+    except InvalidValue as exc:
+        raise FilterError(name, str(exc)) from None
 
 
 def _statuses(raw: str | None) -> tuple[str, ...] | None:

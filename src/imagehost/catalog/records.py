@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    any_,
     case,
     cast,
     delete,
@@ -39,7 +40,7 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -115,10 +116,40 @@ class JsonField:
         return cast(self.column.op("->")(self._sqlite_path()), Text)
 
     def contains(self, value: JsonScalar) -> ColumnElement[bool]:
+        return self.column.op("@>")(cast(literal(self._document(value)), JSONB))
+
+    def contains_any(self, values: Sequence[JsonScalar]) -> ColumnElement[bool]:
+        """`data @> ANY(array)`: one expression (and one parameter) for a whole `in` list,
+        with the same typed semantics as `contains`; a bitmap scan of the GIN index serves it."""
+        documents = [self._document(value) for value in values]
+        return self.column.op("@>")(any_(cast(literal(documents, ARRAY(Text)), ARRAY(JSONB))))
+
+    def is_in(self, values: Sequence[JsonScalar]) -> ColumnElement[bool]:
+        """Membership by JSON type (SQLite): one `IN (...)` per type, never one test per value;
+        null and booleans are told by json_type alone."""
+        path = self._sqlite_path()
+        kind = func.json_type(self.column, path)
+        value = func.json_extract(self.column, path)
+        words = ["null" if v is None else "true" if v else "false"
+                 for v in values if v is None or isinstance(v, bool)]
+        numbers = [_number(v, self) for v in values
+                   if isinstance(v, int | float) and not isinstance(v, bool)]
+        strings = [v for v in values if isinstance(v, str)]
+        alternatives = []
+        if words:
+            alternatives.append(kind.in_(words))
+        if numbers:
+            alternatives.append(and_(kind.in_(["integer", "real"]), value.in_(numbers)))
+        if strings:
+            alternatives.append(and_(kind == "text", value.in_(strings)))
+        return or_(false(), *alternatives)
+
+    def _document(self, value: JsonScalar) -> str:
+        """The JSON object holding `value` at the path."""
         document: Any = value
         for segment in reversed(self.path):
             document = {segment: document}
-        return self.column.op("@>")(cast(literal(json.dumps(document)), JSONB))
+        return json.dumps(document)
 
     def sort_keys(self) -> list[ColumnElement[Any]]:
         kind = self.type_()
@@ -146,7 +177,9 @@ def condition_sql(condition: DataCondition, dialect: str) -> ColumnElement[bool]
             return not_(field.contains(value))  # type: ignore[arg-type]
         return or_(field.type_().is_(None), not_(_equals(field, value)))  # type: ignore[arg-type]
     if op == "in":
-        return or_(*(_equals(field, v) for v in value))  # type: ignore[union-attr]
+        if dialect == "postgresql":
+            return field.contains_any(value)  # type: ignore[arg-type]
+        return field.is_in(value)  # type: ignore[arg-type]
     compare: Callable[[Any, Any], ColumnElement[bool]] = {
         "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b,
         "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}[op]

@@ -103,6 +103,9 @@ class _SvgReader:
             self._parser.Parse(self._data, True)
         except expat.ExpatError as exc:
             raise InvalidImage(f"Bad format: the SVG is not well-formed XML ({exc}).") from None
+        except (LookupError, ValueError) as exc:  # an encoding Python lacks, or a multi-byte one
+            raise InvalidImage(f"Bad format: the SVG's encoding cannot be read ({exc}).") \
+                from None
         return self._builder.close()
 
     def _start(self, name: str, attributes: list[str]) -> None:

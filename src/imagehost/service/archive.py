@@ -2,8 +2,10 @@
 
 An export holds each original at its `file` path, `manifest.json` (the records) and
 `manifest.csv` (one row per record, one column per data key, nested keys dotted). Import
-checks the whole archive before writing anything: entry names, sizes, compression ratio,
-entry count, that every entry is an accepted image, and the manifest.
+checks the whole archive before writing anything: the central directory's size and entry count
+(from the end record, before it is read), entry names, compression methods, sizes and ratios,
+that every entry is an accepted image that decodes to its end (SVG sanitized first), and the
+manifest (JSON depth, ids, data).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -18,15 +21,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from imagehost.catalog.models import ImageRecord, ImageStatus
+from imagehost.catalog.models import MAX_ID, ImageRecord, ImageStatus
 from imagehost.config import Settings
 from imagehost.errors import BadRequest, ImagehostError, LimitExceeded
-from imagehost.imaging.formats import sniff_format
+from imagehost.imaging.formats import ImageFormat, sniff_format
+from imagehost.imaging.limits import ImageLimits
 from imagehost.imaging.probe import probe_image
+from imagehost.imaging.svg import sanitize_svg
+from imagehost.imaging.verify import check_decodes
 from imagehost.service.access import Caller
 from imagehost.service.context import ServiceContext
-from imagehost.service.records import read_original, record_view, store_record, visible_query
+from imagehost.service.records import (
+    check_data,
+    read_original,
+    record_view,
+    store_record,
+    visible_query,
+)
 from imagehost.storage.keys import validate_key
+from imagehost.values import InvalidValue, parse_datetime, parse_json
 
 MANIFEST_JSON = "manifest.json"
 MANIFEST_CSV = "manifest.csv"
@@ -38,7 +51,19 @@ SYSTEM_COLUMNS = ("id", "file", "time", "status", "format", "width", "height", "
                   "sha256")
 
 
-MAX_MANIFEST_BYTES = 64_000_000
+MAX_MANIFEST_BYTES = 32_000_000
+MAX_MANIFEST_VALUES = 2_000_000
+"""Most values in a manifest (parsed, some 70 bytes each: 140 MB at most)."""
+MAX_DIRECTORY_ENTRY_BYTES = 8192
+"""Central directory bytes allowed per declared entry (a name of 1024 characters in UTF-8,
+its extra fields and comment): zipfile reads the whole directory before we see an entry."""
+COMPRESSION_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+_METHOD_NAMES = {1: "shrink", 6: "implode", 9: "Deflate64", 12: "bzip2", 14: "LZMA",
+                 93: "Zstandard", 95: "XZ", 96: "JPEG", 97: "WavPack", 98: "PPMd",
+                 99: "AES encryption"}
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error,
+               NotImplementedError, RuntimeError)
+"""What zipfile raises on a malformed archive (UnicodeDecodeError is a ValueError)."""
 
 
 @dataclass(frozen=True)
@@ -101,9 +126,9 @@ class _Sink(io.RawIOBase):
 
 def export_archive(ctx: ServiceContext, params: list[tuple[str, str]],
                    caller: Caller) -> Iterator[bytes]:
-    """Zip bytes, chunk by chunk: the manifests first, then one original at a time. Needs the
-    read scope; the filters choose the records (a bad filter raises before the first chunk)."""
-    caller.require("read")
+    """Zip bytes, chunk by chunk: the manifests first, then one original at a time. The
+    filters choose the records the caller may read (a bad filter raises before the first
+    chunk)."""
     record_filter = visible_query(params, caller).filter
     records = [r for r in ctx.records.iterate(record_filter)
                if r.status != ImageStatus.DELETED.value]
@@ -141,12 +166,13 @@ def import_archive(ctx: ServiceContext, archive_file: IO[bytes],
                    user_data: dict[str, Any] | None = None) -> ImportReport:
     """Upsert every image of the archive by `file`, keeping manifest ids, data and times."""
     limits = ImportLimits.from_settings(ctx.settings)
+    _check_directory(archive_file, limits)
     try:
         archive = zipfile.ZipFile(archive_file)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except _ZIP_ERRORS as exc:
         raise BadRequest(f"The archive is not a valid zip ({exc}).") from None
     with archive:
-        images, manifest = _checked_entries(archive, limits, ctx)
+        images, manifest = _checked_entries(archive, limits, ctx, user_data or {})
         report = ImportReport()
         for name in images:
             _import_one(archive, name, manifest.get(name, {}), user_data or {}, ctx, report)
@@ -154,9 +180,32 @@ def import_archive(ctx: ServiceContext, archive_file: IO[bytes],
     return report
 
 
-def _checked_entries(archive: zipfile.ZipFile, limits: ImportLimits,
-                     ctx: ServiceContext) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    infos = [info for info in archive.infolist() if not info.is_dir()]
+def _check_directory(archive_file: IO[bytes], limits: ImportLimits) -> None:
+    """From the end record alone: the entry count and the central directory's size."""
+    try:
+        # zipfile's own reader of the end record (zip64 included), as ZipFile calls it
+        end = zipfile._EndRecData(archive_file)  # type: ignore[attr-defined]
+    except _ZIP_ERRORS:
+        end = None
+    if end is None:
+        raise BadRequest("The archive is not a valid zip (no end of central directory).")
+    entries = end[zipfile._ECD_ENTRIES_TOTAL]  # type: ignore[attr-defined]
+    size = end[zipfile._ECD_SIZE]  # type: ignore[attr-defined]
+    if entries > limits.max_entries:
+        raise LimitExceeded(f"The archive has {entries} entries; the limit is "
+                            f"{limits.max_entries}.")
+    if size > max(entries, 1) * MAX_DIRECTORY_ENTRY_BYTES:
+        raise LimitExceeded(f"The archive's central directory is {size} bytes for {entries} "
+                            f"entries; the limit is {MAX_DIRECTORY_ENTRY_BYTES} bytes an "
+                            "entry.")
+    archive_file.seek(0)
+
+
+def _checked_entries(archive: zipfile.ZipFile, limits: ImportLimits, ctx: ServiceContext,
+                     user_data: dict[str, Any]
+                     ) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    # not ZipInfo.is_dir(), which fails on an empty name
+    infos = [info for info in archive.infolist() if not info.filename.endswith("/")]
     if len(infos) > limits.max_entries:
         raise LimitExceeded(f"The archive has {len(infos)} entries; the limit is "
                             f"{limits.max_entries}.")
@@ -169,26 +218,34 @@ def _checked_entries(archive: zipfile.ZipFile, limits: ImportLimits,
     names = [info.filename for info in infos]
     if len(set(names)) != len(names):
         raise BadRequest("The archive has duplicate entry names.")
-    manifest = _read_manifest(archive, names, limits)
+    manifest = _read_manifest(archive, names, limits, user_data)
     images = [n for n in names if n not in NOT_IMAGES]
     for name in images:
-        data = _read_entry(archive, name)
         try:
-            probe_image(data, sniff_format(data), ctx.policy.limits)
+            _check_image(_read_entry(archive, name), ctx.policy.limits)
         except ImagehostError as exc:
             raise type(exc)(f"Entry {name!r}: {exc.message}") from None
     return images, manifest
 
 
+def _check_image(data: bytes, limits: ImageLimits) -> None:
+    """What the upload will do, short of rendering: sniff, sanitize an SVG, check the header
+    against the limits, then decode to the last byte."""
+    fmt = sniff_format(data)
+    if fmt is ImageFormat.SVG:
+        data = sanitize_svg(data, limits)
+    check_decodes(data, probe_image(data, fmt, limits))
+
+
 def _read_entry(archive: zipfile.ZipFile, name: str) -> bytes:
     try:
         return archive.read(name)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+    except _ZIP_ERRORS as exc:
         raise BadRequest(f"Entry {name!r} is corrupt ({exc}).") from None
 
 
 def _check_entry(info: zipfile.ZipInfo, limits: ImportLimits) -> None:
-    name = info.filename
+    name = info.orig_filename  # zipfile cuts `filename` at a NUL
     try:
         validate_key(name)
     except ImagehostError:
@@ -196,6 +253,11 @@ def _check_entry(info: zipfile.ZipInfo, limits: ImportLimits) -> None:
                          "characters).") from None
     if info.flag_bits & 0x1:
         raise BadRequest(f"Entry {name!r} is encrypted.")
+    if info.compress_type not in COMPRESSION_METHODS:
+        method = _METHOD_NAMES.get(info.compress_type, "unknown")
+        raise BadRequest(f"Entry {name!r} is compressed with method {info.compress_type} "
+                         f"({method}); only {' and '.join(COMPRESSION_METHODS.values())} are "
+                         "accepted.")
     if info.file_size > limits.max_entry_bytes and name not in (MANIFEST_JSON, MONGODB_JSON):
         raise LimitExceeded(f"Entry {name!r} is {info.file_size} bytes; the limit is "
                             f"{limits.max_entry_bytes}.")
@@ -206,48 +268,70 @@ def _check_entry(info: zipfile.ZipInfo, limits: ImportLimits) -> None:
                             f"{limits.max_ratio:.0f}.")
 
 
-def _read_manifest(archive: zipfile.ZipFile, names: list[str],
-                   limits: ImportLimits) -> dict[str, dict[str, Any]]:
+def _read_manifest(archive: zipfile.ZipFile, names: list[str], limits: ImportLimits,
+                   user_data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The records by file: imagehost's manifest.json, else the storage microservice's
-    mongodb_data.json (its ObjectId `_id`s cannot be ids here: those records get new ones)."""
+    mongodb_data.json (its ObjectId `_id`s cannot be ids here: those records get new ones).
+    Each record's data, with `user_data` merged in, must be data a record can hold."""
     source = next((n for n in (MANIFEST_JSON, MONGODB_JSON) if n in names), None)
     if source is None:
         return {}
     if archive.getinfo(source).file_size > MAX_MANIFEST_BYTES:
         raise LimitExceeded(f"{source} is larger than {MAX_MANIFEST_BYTES} bytes.")
+    return check_manifest(_read_entry(archive, source), source, user_data)
+
+
+def check_manifest(text: bytes, source: str,
+                   user_data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The records of manifest `text` (`source`: manifest.json or mongodb_data.json) by
+    file, each checked; raises BadRequest naming the first problem."""
     try:
-        entries = json.loads(_read_entry(archive, source))
-    except ValueError:
-        raise BadRequest(f"{source} is not valid JSON.") from None
+        entries = parse_json(text, max_bytes=MAX_MANIFEST_BYTES,
+                             max_values=MAX_MANIFEST_VALUES)
+    except InvalidValue as exc:
+        raise BadRequest(f"{source} is {exc}.") from None
     if not isinstance(entries, list) or not all(isinstance(e, dict) and
                                                 isinstance(e.get("file"), str)
                                                 for e in entries):
         raise BadRequest(f"{source} must be a list of records with a file.")
     manifest: dict[str, dict[str, Any]] = {}
+    files_by_id: dict[int, str] = {}
     for entry in entries:
         if source == MONGODB_JSON:
             entry = {"file": entry["file"], "time": entry.get("time"),
                      "data": entry.get("data", {})}
-        _check_manifest_entry(entry, source)
+        _check_manifest_entry(entry, source, user_data)
+        if entry.get("id") is not None:
+            other = files_by_id.setdefault(entry["id"], entry["file"])
+            if other != entry["file"]:
+                raise BadRequest(f"{source}: id {entry['id']} is given to both {other!r} and "
+                                 f"{entry['file']!r}.")
         manifest[entry["file"]] = entry
     return manifest
 
 
-def _check_manifest_entry(entry: dict[str, Any], source: str) -> None:
+def _check_manifest_entry(entry: dict[str, Any], source: str,
+                          user_data: dict[str, Any]) -> None:
     where = f"{source} entry {entry['file']!r}"
     if "id" in entry and entry["id"] is not None and (not isinstance(entry["id"], int) or
                                                       isinstance(entry["id"], bool) or
-                                                      entry["id"] < 1):
-        raise BadRequest(f"{where}: id must be a positive integer.")
+                                                      not 1 <= entry["id"] <= MAX_ID):
+        raise BadRequest(f"{where}: id must be an integer 1..{MAX_ID}.")
     if not isinstance(entry.get("data", {}), dict):
         raise BadRequest(f"{where}: data must be an object.")
+    try:
+        check_data({**entry.get("data", {}), **user_data})
+    except BadRequest as exc:
+        raise BadRequest(f"{where}: {exc.message}") from None
     if entry.get("status", "active") not in (ImageStatus.INCOMING.value, ImageStatus.ACTIVE.value,
                                              ImageStatus.DELETED.value):
         raise BadRequest(f"{where}: unknown status.")
     if entry.get("time") is not None:
         try:
-            datetime.fromisoformat(str(entry["time"]).replace("Z", "+00:00"))
-        except ValueError:
+            if not isinstance(entry["time"], str):
+                raise InvalidValue(f"{entry['time']!r} is not a date")
+            parse_datetime(entry["time"])
+        except InvalidValue:
             raise BadRequest(f"{where}: time is not ISO 8601.") from None
 
 
@@ -261,7 +345,7 @@ def _import_one(archive: zipfile.ZipFile, name: str, entry: dict[str, Any],
         stored = store_record(
             ctx, _read_entry(archive, name), path=name, record_id=entry.get("id"), status=status,
             metadata={**entry.get("data", {}), **user_data},
-            time=datetime.fromisoformat(time.replace("Z", "+00:00")) if time else None)
+            time=parse_datetime(time) if time else None)
     except ImagehostError as exc:
         report.add(name, "failed", entry.get("id"), exc.message)
         return
