@@ -5,7 +5,6 @@ the source ladder, and the cache store on the real S3 API (Swift)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import threading
 import time
@@ -65,8 +64,10 @@ def size(data: bytes) -> tuple[int, int]:
     return image.width, image.height
 
 
-def derived_files(root: Path, record_id: int) -> list[str]:
-    return [p for p in files_under(root) if p.startswith(f"{record_id}/")]
+def disk_keys(ctx: ServiceContext, record_id: int) -> list[str]:
+    disk = ctx.cache.disk
+    assert disk is not None
+    return disk.keys(f"derived/{record_id}/")
 
 
 def store_keys(root: Path, record_id: int) -> list[str]:
@@ -93,7 +94,7 @@ def test_first_request_renders_then_memory(make: Callable[..., TestClient],
     key = cache_key(record["id"], record["sha256"], "w120_inside_q82.jpg")
     # written through to every tier
     assert memory_keys(app_context(client), record["id"]) == [key]
-    assert len(derived_files(tmp_path / "derived", record["id"])) == 1
+    assert disk_keys(app_context(client), record["id"]) == [key]
     assert (tmp_path / "cache" / key).read_bytes() == first.content
 
 
@@ -105,8 +106,8 @@ def test_without_memory_the_second_request_is_a_disk_hit(make: Callable[..., Tes
     second = get(client, record["id"], w=120, format="webp")
     assert (first.headers[SOURCE], second.headers[SOURCE]) == ("rendered", "disk")
     assert first.content == second.content
-    [name] = derived_files(tmp_path / "derived", record["id"])
-    assert (tmp_path / "derived" / name).read_bytes() == first.content
+    [key] = disk_keys(app_context(client), record["id"])
+    assert app_context(client).cache.disk.get(key) == first.content
 
 
 def test_the_disk_tier_survives_a_restart(make: Callable[..., TestClient]) -> None:
@@ -143,7 +144,7 @@ def test_a_lower_tier_hit_fills_the_upper_ones(make: Callable[..., TestClient],
     # another instance with its own (empty) disk folder: the shared store answers
     other = make(DISK_CACHE_FOLDER=str(tmp_path / "other-derived"))
     assert get(other, record["id"], w=90).headers[SOURCE] == "store"
-    assert len(derived_files(tmp_path / "other-derived", record["id"])) == 1
+    assert len(disk_keys(app_context(other), record["id"])) == 1
     again = get(other, record["id"], w=90)
     assert again.headers[SOURCE] == "memory"
     assert again.content == rendered.content
@@ -172,47 +173,54 @@ def test_memory_tier_evicts_the_least_recently_used_by_bytes() -> None:
     assert tier.get("derived/2/abc/other.jpg") == b"y" * 100
 
 
-def used_in_order(tier: DiskTier, keys: list[str], since: float) -> None:
-    """Give the files of `keys` modification times one second apart from `since` on, in the
-    order given (the least recently used first): the tier's LRU clock, set explicitly instead
-    of sleeping between file-system timestamps."""
-    for offset, key in enumerate(keys):
-        os.utime(tier.path(key), (since + offset, since + offset))
-
-
-def test_disk_tier_evicts_the_least_recently_used_and_rebuilds_its_index(tmp_path: Path) -> None:
+def test_disk_tier_evicts_the_least_recently_used_and_survives_a_restart(
+        tmp_path: Path) -> None:
     root = tmp_path / "disk"
-    tier = DiskTier(root, 8000)                   # items up to 1000 bytes
-    keys = [f"derived/{1 + i % 2}/abc/k{i}.jpg" for i in range(9)]
-    an_hour_ago = time.time() - 3600
-    for i, key in enumerate(keys[:8]):
-        tier.put(key, bytes([i]) * 900)
-    used_in_order(tier, keys[:8], an_hour_ago)    # distinct modification times
-    assert tier.bytes == 7200
-    assert tier.get(keys[0]) == b"\x00" * 900     # touched: now the most recent
-    tier.put(keys[8], b"\x08" * 900)              # 8100 > 8000: evict down to 90 %
-    assert tier.get(keys[1]) is None
-    assert not tier.path(keys[1]).exists()
-    assert all(tier.get(k) is not None for k in [keys[0], *keys[2:]])
-    assert tier.bytes == 7200
-    assert len(files_under(root)) == 8
-    tier.put("derived/1/abc/big.jpg", b"x" * 1001)
+    tier = DiskTier(root, 1_000_000)              # items up to 125 000 bytes
+    keys = [f"derived/{1 + i % 2}/abc/k{i:03}.jpg" for i in range(250)]
+    item = {key: bytes([i % 256]) * 5_000 for i, key in enumerate(keys)}
+    for key in keys[:100]:
+        tier.put(key, item[key])
+    assert tier.keys() == sorted(keys[:100])      # 100 x 5 kB and the index fit
+    assert tier.get(keys[0]) == item[keys[0]]     # read: now the most recently used
+    for key in keys[100:]:
+        tier.put(key, item[key])
+        assert tier.bytes <= 1_000_000
+    kept = set(tier.keys())
+    used = [*keys[1:100], keys[0], *keys[100:]]
+    evicted = [k for k in used if k not in kept]
+    # the least recently used went first, one by one: not the one read
+    assert evicted == used[:len(evicted)] and 50 < len(evicted) < 99
+    assert all(tier.get(k) == item[k] for k in used if k in kept)   # in the same order
+    tier.put("derived/1/abc/big.jpg", b"x" * 125_001)  # larger than an eighth: not kept
     assert tier.get("derived/1/abc/big.jpg") is None
-    # a new tier on the same folder (a restart) finds everything, ignoring temporary files
-    used_in_order(tier, [keys[0], *keys[2:]], an_hour_ago)    # as just read: keys[8] last
-    (root / "1" / ".tmpabandoned").write_bytes(b"z" * 5000)
-    rebuilt = DiskTier(root, 8000)
-    assert rebuilt.bytes == 7200
-    assert rebuilt.get(keys[3]) == b"\x03" * 900  # touched: now among the most recent
-    assert rebuilt.get(keys[0]) == b"\x00" * 900
-    # ... and evicts the oldest at start when the bound has shrunk
-    smaller = DiskTier(root, 3000)                # keep at most 2700 bytes: 3 items
-    assert smaller.bytes == 2700
-    kept = {k for k in keys if smaller.get(k) is not None}
-    assert kept == {keys[0], keys[3], keys[8]}
+    assert tier.get(keys[0]) is not None          # keys[0] read last
+    tier.close()
+    # a new tier on the same folder (a restart) finds everything in the same order ...
+    restarted = DiskTier(root, 1_000_000)
+    assert set(restarted.keys()) == kept
+    restarted.close()
+    # ... and evicts the least recently used at start when the bound has shrunk
+    smaller = DiskTier(root, 500_000)
+    left = set(smaller.keys())
+    assert smaller.bytes <= 500_000 and len(left) > 40
+    used = [k for k in used if k in kept and k != keys[0]] + [keys[0]]
+    assert left == set(used[len(kept) - len(left):])
     smaller.purge("derived/1/")
-    assert not (root / "1").exists()
-    assert smaller.bytes == sum(900 for k in kept if k.startswith("derived/2/"))
+    assert smaller.keys() == sorted(k for k in left if k.startswith("derived/2/"))
+
+
+def test_disk_tier_removes_the_files_of_the_old_layout(tmp_path: Path) -> None:
+    root = tmp_path / "disk"
+    (root / "12").mkdir(parents=True)
+    (root / "12" / ("ab" * 20)).write_bytes(b"old derived image")
+    (root / "12" / ".tmpabandoned").write_bytes(b"half")
+    (root / "notes").mkdir()
+    (root / "notes" / "keep.txt").write_text("not ours")
+    tier = DiskTier(root, 100_000)
+    assert not (root / "12").exists()
+    assert (root / "notes" / "keep.txt").read_text() == "not ours"
+    assert tier.keys() == []
 
 
 # -- purge -------------------------------------------------------------------------------------
@@ -226,19 +234,17 @@ def test_delete_purges_every_tier(make: Callable[..., TestClient], tmp_path: Pat
         assert get(client, record["id"], **params).status_code == 200
     assert get(client, keep["id"], w=100).status_code == 200
     assert len(memory_keys(ctx, record["id"])) == 3
-    assert len(derived_files(tmp_path / "derived", record["id"])) == 3
+    assert len(disk_keys(ctx, record["id"])) == 3
     assert len(store_keys(tmp_path / "cache", record["id"])) == 3
-    disk_bytes = ctx.cache.disk.bytes
     response = client.delete(f"/images/{record['id']}", headers=ADMIN)
     assert response.status_code == 200, response.text
     assert memory_keys(ctx, record["id"]) == []
-    assert derived_files(tmp_path / "derived", record["id"]) == []
-    assert not (tmp_path / "derived" / str(record["id"])).exists()
+    assert disk_keys(ctx, record["id"]) == []
     assert store_keys(tmp_path / "cache", record["id"]) == []
-    assert ctx.cache.disk.bytes < disk_bytes
     assert get(client, record["id"], w=100).status_code == 404
     # the other image's derivatives stay
     assert len(memory_keys(ctx, keep["id"])) == 1
+    assert len(disk_keys(ctx, keep["id"])) == 1
     assert len(store_keys(tmp_path / "cache", keep["id"])) == 1
     assert get(client, keep["id"], w=100).headers[SOURCE] == "memory"
 

@@ -2,25 +2,32 @@
 
 Keys are `derived/<record id>/<sha256 prefix of the original>/<canonical name>`: purging an
 image is a prefix delete, and a replaced original never serves its predecessor's derivatives.
+The disk tier and the cache store keep their size bounds across processes and instances: the
+disk tier in its own SQLite database (diskcache), the cache store in the catalog.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import shutil
-import tempfile
+import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import diskcache
+
+from imagehost.catalog.derived_objects import DerivedEntry, DerivedObjectCatalog
 from imagehost.errors import NotFound, StoreUnavailable
 from imagehost.imaging.formats import content_type_of
 from imagehost.storage.base import Store
 
 log = logging.getLogger(__name__)
 PREFIX = "derived"
+TOUCH_INTERVAL = timedelta(minutes=10)
+"""A cache-store hit marks its object used in the catalog at most this often per process."""
+_TOUCHED_KEYS = 10_000
 
 
 def cache_key(record_id: int, sha256: str, name: str) -> str:
@@ -29,6 +36,12 @@ def cache_key(record_id: int, sha256: str, name: str) -> str:
 
 def record_prefix(record_id: int) -> str:
     return f"{PREFIX}/{record_id}/"
+
+
+def record_of(key: str) -> int:
+    """The record id in a derived key (0 for a key of no record)."""
+    parts = key.split("/")
+    return int(parts[1]) if len(parts) > 2 and parts[0] == PREFIX and parts[1].isdigit() else 0
 
 
 class MemoryTier:
@@ -73,75 +86,97 @@ class MemoryTier:
 
 
 class DiskTier:
-    """Files under `root/<record id>/<hash of key>`, LRU by modification time, bounded in bytes.
-    The index is rebuilt from the folder at start, so the tier survives restarts."""
+    """Derived images in a diskcache under `root`: values in its SQLite database (a killed
+    write leaves nothing behind), bounded in bytes with the least recently used evicted
+    first. The bound and the order are kept in the database, so they hold for every process
+    and instance using the folder, and across restarts."""
 
-    def __init__(self, root: Path, max_bytes: int) -> None:
+    def __init__(self, root: Path, max_bytes: int, *, timeout: float = 2.0) -> None:
         self.root = root
         self.max_bytes = max_bytes
-        self._lock = threading.Lock()
         root.mkdir(parents=True, exist_ok=True)
-        self._sizes: dict[Path, int] = {}
-        for path in root.glob("*/*"):
-            if path.is_file() and not path.name.startswith(".tmp"):
-                self._sizes[path] = path.stat().st_size
-        self.bytes = sum(self._sizes.values())
-        self._evict()
+        _remove_old_layout(root)
+        self._cache = diskcache.Cache(
+            str(root), timeout=timeout, size_limit=max_bytes,
+            eviction_policy="least-recently-used", cull_limit=1, tag_index=True,
+            disk_min_file_size=_IN_DATABASE, sqlite_journal_size_limit=_WAL_KEPT)
+        self._trim()
 
-    def path(self, key: str) -> Path:
-        record = key.split("/")[1] if key.startswith(PREFIX + "/") else "misc"
-        return self.root / record / hashlib.sha256(key.encode()).hexdigest()[:40]
+    @property
+    def bytes(self) -> int:
+        """The size of the tier's database, which the bound applies to."""
+        return self._cache.volume()
 
     def get(self, key: str) -> bytes | None:
-        path = self.path(key)
         try:
-            data = path.read_bytes()
-            os.utime(path)
-        except FileNotFoundError:
-            return None
-        return data
+            return self._cache.get(key)
+        except diskcache.Timeout:
+            return None  # other processes hold the database: a miss, not a wait
 
     def put(self, key: str, data: bytes) -> None:
         if len(data) > self.max_bytes // 8:
             return
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-        with self._lock:
-            self.bytes += len(data) - self._sizes.get(path, 0)
-            self._sizes[path] = len(data)
-            self._evict()
+        try:
+            self._cache.set(key, data, tag=record_of(key))
+        except diskcache.Timeout:
+            log.warning("disk cache busy: %s not kept", key)
+            return
+        self._trim()
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return [key for key in self._cache.iterkeys() if key.startswith(prefix)]
 
     def purge(self, prefix: str) -> None:
-        record = prefix.strip("/").split("/")[1]
-        folder = self.root / record
-        with self._lock:
-            for path in [p for p in self._sizes if p.parent == folder]:
-                self.bytes -= self._sizes.pop(path)
-            shutil.rmtree(folder, ignore_errors=True)
+        self._cache.evict(record_of(prefix), retry=True)
 
-    def _evict(self) -> None:
-        if self.bytes <= self.max_bytes:
-            return
-        by_age = sorted(self._sizes, key=lambda p: _mtime(p))
-        for path in by_age:
-            if self.bytes <= self.max_bytes * 0.9:
-                break
-            self.bytes -= self._sizes.pop(path)
-            path.unlink(missing_ok=True)
+    def close(self) -> None:
+        self._cache.close()
+
+    def _trim(self) -> None:
+        """Each write evicts the least recently used item when past the bound; a write larger
+        than that item needs more (diskcache then evicts ten at a time)."""
+        if self._cache.volume() > self.max_bytes:
+            self._cache.cull(retry=True)
+
+
+_IN_DATABASE = 2**40
+_WAL_KEPT = 4 * 1024 * 1024
+_OLD_FILE = re.compile(r"[0-9a-f]{40}|\.tmp.*")
+
+
+def _remove_old_layout(root: Path) -> None:
+    """Earlier versions kept `<root>/<record id>/<hash>` files with per-process bookkeeping."""
+    for folder in root.iterdir():
+        if not folder.is_dir() or not (folder.name.isdigit() or folder.name == "misc"):
+            continue
+        for path in folder.iterdir():
+            if _OLD_FILE.fullmatch(path.name):
+                path.unlink(missing_ok=True)
+        try:
+            folder.rmdir()
+        except OSError:
+            continue
 
 
 class DerivedCache:
-    """Lookups go memory -> disk -> store; a hit in a lower tier fills the upper ones."""
+    """Lookups go memory -> disk -> store; a hit in a lower tier fills the upper ones.
+
+    Every object put in the cache store is recorded in the catalog (`objects`) with its size
+    and last use; past `max_bytes` in all, the least recently used objects go. A store hit
+    marks its object used at most once per TOUCH_INTERVAL per process."""
 
     def __init__(self, store: Store, memory: MemoryTier | None = None,
-                 disk: DiskTier | None = None) -> None:
+                 disk: DiskTier | None = None, *, objects: DerivedObjectCatalog,
+                 max_bytes: int = 0, max_age: float = 0.0,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.store = store
         self.memory = memory
         self.disk = disk
+        self.objects = objects
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self.clock = clock
+        self._touched: dict[str, datetime] = {}
 
     def get(self, key: str) -> tuple[bytes, str] | None:
         """The bytes and the tier that had them."""
@@ -158,14 +193,26 @@ class DerivedCache:
             log.warning("cache store unavailable: %s", exc.message)
             return None
         self._fill(key, data, disk=True)
+        self._mark_used(key, len(data))
         return data, "store"
 
     def put(self, key: str, data: bytes) -> None:
         self._fill(key, data, disk=True)
+        self.put_in_store(key, data)
+
+    def put_in_store(self, key: str, data: bytes) -> None:
+        """Store `key` in the cache store only (a temporary URL needs it there). The row goes
+        first: a process killed in between leaves a row without object (harmless), never an
+        object that no bound counts."""
+        now = self.clock()
+        total = self.objects.use(key, record_of(key), len(data), now)
+        self._remember(key, now)
         try:
             self.store.put(key, data, content_type_of(key))
         except StoreUnavailable as exc:
             log.warning("cache store unavailable: %s", exc.message)
+            return
+        self._bound(total)
 
     def in_store(self, key: str) -> bool:
         return self.store.exists(key)
@@ -179,17 +226,65 @@ class DerivedCache:
         keys = [info.key for info in self.store.list(prefix)]
         for key in keys:
             self.store.delete(key)
+        self.objects.forget_record(record_id)
+        for key in list(self._touched):   # list() copies at once; other threads add keys
+            if key.startswith(prefix):
+                self._touched.pop(key, None)
         return len(keys)
+
+    def trim(self) -> list[str]:
+        """Remove the objects unused for `max_age` and, past `max_bytes`, the least recently
+        used (after the bound was lowered); returns their keys."""
+        removed: list[str] = []
+        if self.max_age:
+            cutoff = self.clock() - timedelta(seconds=self.max_age)
+            while stale := self.objects.unused_since(cutoff):
+                evicted = self._evict(stale)
+                removed += evicted
+                if len(evicted) < len(stale):
+                    break
+        if self.max_bytes:
+            removed += self._evict(self.objects.least_recent(
+                self.objects.total() - self.max_bytes))
+        return removed
+
+    def close(self) -> None:
+        if self.disk is not None:
+            self.disk.close()
+
+    def _mark_used(self, key: str, size: int) -> None:
+        now = self.clock()
+        last = self._touched.get(key)
+        if last is not None and now - last < TOUCH_INTERVAL:
+            return
+        self._remember(key, now)
+        self._bound(self.objects.use(key, record_of(key), size, now))
+
+    def _remember(self, key: str, now: datetime) -> None:
+        if len(self._touched) >= _TOUCHED_KEYS:
+            self._touched.clear()
+        self._touched[key] = now
+
+    def _bound(self, total: int) -> None:
+        if self.max_bytes and total > self.max_bytes:
+            self._evict(self.objects.least_recent(total - self.max_bytes))
+
+    def _evict(self, entries: list[DerivedEntry]) -> list[str]:
+        """Objects first, then their rows (a row without object is harmless)."""
+        deleted: list[DerivedEntry] = []
+        for entry in entries:
+            try:
+                self.store.delete(entry.key)
+            except StoreUnavailable as exc:
+                log.warning("cache store unavailable, eviction stopped: %s", exc.message)
+                break
+            deleted.append(entry)
+            self._touched.pop(entry.key, None)
+        self.objects.forget(deleted)
+        return [entry.key for entry in deleted]
 
     def _fill(self, key: str, data: bytes, *, disk: bool) -> None:
         if self.memory is not None:
             self.memory.put(key, data)
         if disk and self.disk is not None:
             self.disk.put(key, data)
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except FileNotFoundError:
-        return 0.0

@@ -8,6 +8,7 @@ images through `store_image`; publish and reindex catalog bytes already stored t
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,6 +19,8 @@ from imagehost.service.context import ServiceContext
 from imagehost.service.deletion import remove_replaced_files
 from imagehost.service.processing import ProcessedImage, StoredObject
 from imagehost.storage.base import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,12 +35,17 @@ def store_image(ctx: ServiceContext, key: str, processed: ProcessedImage, status
                 record_id: int | None = None) -> StoredImage:
     """Write the variants, then the original, then the row. An image already at `key` is
     replaced: same id, its data kept unless `data` is given, its stale files and derived
-    images removed. If the row cannot be written, the new objects are removed again."""
+    images removed. If the row cannot be written, the new objects are removed again.
+
+    The intent of the write is recorded first and dropped once the row is saved: if the
+    process dies in between, the sweep of interrupted writes removes the objects no row
+    owns (a failed write keeps its intent too, in case its own clean-up failed)."""
     existing = ctx.records.by_file(key)
     store = ctx.store_for(status)
     objects = processed.objects(key)
-    store_all(store, objects)
     written = [k for k, _, _ in objects]
+    intent = ctx.pending_writes.begin(key, store.name, written, datetime.now(UTC))
+    store_all(store, objects)
     record = existing or ImageRecord(key=key, id=record_id, data={})
     if data is not None:
         record.data = data
@@ -49,10 +57,20 @@ def store_image(ctx: ServiceContext, key: str, processed: ProcessedImage, status
         if existing is None:
             delete_all(store, written)
         raise
+    _finish(ctx, intent)
     if existing is not None:
         remove_replaced_files(ctx, existing, store, set(written))
     ctx.record_cache.forget(saved.id)
     return StoredImage(saved, existing is None)
+
+
+def _finish(ctx: ServiceContext, intent: int) -> None:
+    """The row is saved: the image is whole whatever happens to its intent now (one left
+    behind is found owned by the sweep and dropped)."""
+    try:
+        ctx.pending_writes.finish(intent)
+    except Exception:
+        log.warning("could not drop the intent of a finished write", exc_info=True)
 
 
 def catalog_stored_image(ctx: ServiceContext, key: str, data: bytes, status: ImageStatus,

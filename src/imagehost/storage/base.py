@@ -50,6 +50,11 @@ class Store(Protocol):
         """Raise if the store cannot be used (for /health)."""
         ...
 
+    def sweep_unfinished(self, before: datetime) -> list[str]:
+        """Remove what writes interrupted before `before` left behind (temporary files,
+        incomplete multipart uploads); returns what went, for the report."""
+        ...
+
     def signed_url(self, key: str, expires_in: float) -> str:
         """A URL anyone can GET for `expires_in` seconds; tampering makes it fail."""
         ...

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from imagehost.config import Settings
 from imagehost.storage.base import ContentTypeOf, Store
+from imagehost.storage.budget import s3_plan, swift_plan
 from imagehost.storage.local import LocalStore
 from imagehost.storage.signing import UrlSigner
 
@@ -32,14 +33,15 @@ class Stores:
 
 
 def build_stores(settings: Settings, content_type_of: ContentTypeOf) -> Stores:
-    signer = UrlSigner((settings.signed_url_key or secrets.token_hex(32)).encode(),
-                       f"{settings.service_url.rstrip('/')}{settings.prefix}")
+    # without SERVICE_URL the signer makes root-relative URLs; the request supplies the host
+    base = f"{(settings.service_url or '').rstrip('/')}{settings.prefix}"
+    signer = UrlSigner((settings.signed_url_key or secrets.token_hex(32)).encode(), base)
     if settings.storage_backend == "s3":
         return _s3_stores(settings, signer, content_type_of)
     if settings.storage_backend == "swift":
         return _swift_stores(settings, signer, content_type_of)
     active_url = settings.active_public_url or (
-        f"{settings.service_url.rstrip('/')}{settings.prefix}/active")
+        f"{base}/active" if settings.service_url else None)
 
     def store(name: str, root: Path, public: str | None = None) -> LocalStore:
         return LocalStore(name, root, content_type_of=content_type_of, signer=signer,
@@ -61,11 +63,12 @@ def s3_client(settings: Settings, group: str | None) -> Any:
     style = settings.s3_addressing_style
     if style == "auto" and credentials.endpoint:
         style = "path"
+    plan = s3_plan(settings.store_request_budget, settings.store_max_attempts,
+                   settings.store_connect_timeout, settings.store_read_timeout)
     config = Config(signature_version=settings.s3_signature_version,
                     s3={"addressing_style": style},
-                    connect_timeout=settings.store_connect_timeout,
-                    read_timeout=settings.store_read_timeout,
-                    retries={"max_attempts": settings.store_max_attempts, "mode": "standard"})
+                    connect_timeout=plan.connect, read_timeout=plan.read,
+                    retries={"max_attempts": plan.attempts, "mode": "standard"})
     return boto3.session.Session().client(
         "s3", endpoint_url=credentials.endpoint, aws_access_key_id=credentials.access_key_id,
         aws_secret_access_key=credentials.secret_key, region_name=credentials.region,
@@ -109,11 +112,12 @@ def _swift_stores(settings: Settings, signer: UrlSigner,
     from imagehost.storage.swift import SwiftAccount, SwiftStore
 
     assert settings.os_auth_url and settings.os_username and settings.os_password
+    plan = swift_plan(settings.store_request_budget, settings.store_max_attempts,
+                      settings.store_read_timeout)
     account = SwiftAccount(settings.os_auth_url, settings.os_username, settings.os_password,
                            settings.os_project_name, settings.os_user_domain_name,
                            settings.os_project_domain_name, settings.os_region_name,
-                           timeout=settings.store_read_timeout,
-                           retries=settings.store_max_attempts - 1)
+                           timeout=plan.read, retries=plan.attempts - 1)
 
     def store(name: str, container: str, public: str | None = None) -> SwiftStore:
         return SwiftStore(name, account, container, cache_control=settings.cache_control,

@@ -98,6 +98,19 @@ class LocalStore:
         if not os.access(probe, os.W_OK):
             raise OSError(f"{probe} is not writable")
 
+    def sweep_unfinished(self, before: datetime) -> list[str]:
+        """Temporary files of writes that a killed process never renamed into place."""
+        removed = []
+        cutoff = before.timestamp()
+        for path in (self.root / _TMP_DIR).iterdir():
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(f"{_TMP_DIR}/{path.name}")
+            except FileNotFoundError:
+                continue
+        return removed
+
     def signed_url(self, key: str, expires_in: float) -> str:
         if self.signer is None:
             raise StoreUnavailable(f"The {self.name} store has no URL signer.")

@@ -91,6 +91,36 @@ class S3Store:
         with self._errors("(bucket)"):
             self.client.head_bucket(Bucket=self.bucket)
 
+    def sweep_unfinished(self, before: datetime) -> list[str]:
+        """Abort the multipart uploads started before `before` (the parts of a killed
+        upload are kept, and billed, until then; the lifecycle rule of `imagehost s3
+        lifecycle` aborts them after a day, on the incoming bucket only)."""
+        aborted = []
+        markers: dict[str, str] = {}
+        while True:
+            try:
+                with self._errors("(multipart uploads)"):
+                    page = self.client.list_multipart_uploads(Bucket=self.bucket, **markers)
+            except ClientError as exc:    # a provider without them, or no right to list
+                raise StoreUnavailable(f"The {self.name} store cannot list multipart "
+                                       f"uploads: {exc}") from exc
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < before and self._abort(upload):
+                    aborted.append(f"{upload['Key']} (multipart upload {upload['UploadId']})")
+            if not page.get("IsTruncated"):
+                return aborted
+            markers = {"KeyMarker": page.get("NextKeyMarker", ""),
+                       "UploadIdMarker": page.get("NextUploadIdMarker", "")}
+
+    def _abort(self, upload: dict[str, Any]) -> bool:
+        try:
+            with self._errors(upload["Key"]):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
+                                                   UploadId=upload["UploadId"])
+        except NotFound:
+            return False  # another sweep was first
+        return True
+
     def signed_url(self, key: str, expires_in: float) -> str:
         with self._errors(key):
             return self.client.generate_presigned_url(

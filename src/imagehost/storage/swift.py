@@ -12,6 +12,7 @@ from urllib.parse import quote, urlsplit
 
 from imagehost.errors import NotFound, StoreUnavailable
 from imagehost.storage.base import ContentTypeOf, ObjectInfo, Store
+from imagehost.storage.budget import SWIFT_FIRST_BACKOFF, SWIFT_MAX_BACKOFF
 from imagehost.storage.keys import validate_key
 
 
@@ -39,7 +40,8 @@ class SwiftAccount:
                    "project_domain_name": self.project_domain_name or "Default"}
         return Connection(authurl=self.auth_url, user=self.username, key=self.password,
                           auth_version=self.auth_version, retries=self.retries,
-                          timeout=self.timeout, starting_backoff=0.2, max_backoff=2,
+                          timeout=self.timeout, starting_backoff=SWIFT_FIRST_BACKOFF,
+                          max_backoff=SWIFT_MAX_BACKOFF,
                           os_options={k: v for k, v in options.items() if v})
 
 
@@ -126,6 +128,10 @@ class SwiftStore:
     def check(self) -> None:
         with self._errors("(container)"):
             self.connection.head_container(self.container)
+
+    def sweep_unfinished(self, before: datetime) -> list[str]:
+        """Nothing to do: single puts are atomic and these stores write no segments."""
+        return []
 
     def ensure_temp_url_key(self) -> None:
         """Set the configured TempURL key on the container (idempotent)."""
