@@ -8,6 +8,8 @@ class ImagehostError(Exception):
 
     status = 500
     code = "internal_error"
+    retry_after: int | None = None
+    """Seconds after which a retry may succeed (answered as Retry-After), for 429 and 503."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -69,9 +71,33 @@ class Overloaded(ImagehostError):
         self.retry_after = retry_after
 
 
+class RateLimited(ImagehostError):
+    """The client used up its rate (RATE_LIMIT_UPLOADS, RATE_LIMIT_RENDERS): retry after
+    `retry_after` seconds."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class StoreUnavailable(ImagehostError):
     status = 503
     code = "store_unavailable"
+
+
+class CatalogUnavailable(ImagehostError):
+    """The catalog database cannot be reached (down, restarting, refusing connections)."""
+
+    status = 503
+    code = "catalog_unavailable"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"The catalog database is unavailable ({reason}); retry shortly.")
+        self.reason = reason
+        self.retry_after = 5
 
 
 class ConfigError(Exception):

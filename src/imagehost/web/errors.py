@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from imagehost.errors import ImagehostError, Overloaded
+from imagehost.errors import ImagehostError
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request",
                413: "limit_exceeded"}
@@ -20,7 +20,7 @@ def error_response(status: int, code: str, message: str,
 
 async def _imagehost_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ImagehostError)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
     return error_response(exc.status, exc.code, exc.message, headers)
 
 

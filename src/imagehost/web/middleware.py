@@ -1,25 +1,49 @@
-"""Pure ASGI middleware: CORS on every response, a request body limit, request metrics, and a
-last-resort JSON 500 (so even an unexpected error keeps its CORS headers)."""
+"""Pure ASGI middleware: CORS on every response, security headers, upload rate limits, a
+request body limit, request metrics, and a last-resort JSON 500 (so even an unexpected error
+keeps its CORS headers)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import secrets
 import time
 from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from imagehost.logs import REQUEST_ID
+from imagehost.service.context import ServiceContext
+from imagehost.web.auth import rate_client
 from imagehost.web.metrics import Metrics
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("imagehost.access")
 
 ALLOW_METHODS = "POST,GET,OPTIONS,PUT,PATCH,DELETE,HEAD"
 ALLOW_HEADERS = "Origin, Content-Type, Accept, Authorization, If-None-Match"
 CONNECTION_CLOSE = (b"connection", b"close")
 CLOSE_DELAY_SECONDS = 1.0
 """How long a 413 waits, with the body unread, before its connection closes."""
+
+
+class ForwardedMiddleware(ProxyHeadersMiddleware):
+    """Behind a proxy in FORWARDED_ALLOW_IPS: X-Forwarded-For is the client, X-Forwarded-Proto
+    the scheme (uvicorn's own handling), and X-Forwarded-Host the host the client asked for, so
+    that URLs built from the request (temporary /files URLs) are the ones the client can use.
+    Applied in the app, so every way of running it behaves the same."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if scope["type"] == "http" and client and client[0] in self.trusted_hosts:
+            forwarded = _header(scope, b"x-forwarded-host")
+            if forwarded:
+                host = forwarded.split(",")[0].strip().encode("latin-1")
+                scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"host"] + \
+                    [(b"host", host)]
+        await super().__call__(scope, receive, send)  # type: ignore[arg-type]
 
 
 class CorsMiddleware:
@@ -58,11 +82,81 @@ class CorsMiddleware:
         headers = [(b"access-control-allow-origin", allowed.encode()),
                    (b"access-control-allow-methods", ALLOW_METHODS.encode()),
                    (b"access-control-allow-headers", ALLOW_HEADERS.encode()),
-                   (b"access-control-expose-headers", b"ETag, Content-Length, Retry-After"),
+                   (b"access-control-expose-headers",
+                    b"ETag, Content-Length, Retry-After, X-Request-ID"),
                    (b"access-control-max-age", b"1728000")]
         if not self.any_origin:
             headers.append((b"vary", b"Origin"))
         return headers
+
+
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+SVG_POLICY = (b"content-security-policy",
+              b"default-src 'none'; style-src 'unsafe-inline'; sandbox")
+SVG_TYPE = b"image/svg+xml"
+
+
+class SecurityHeadersMiddleware:
+    """`X-Content-Type-Options: nosniff` on every answer, so browsers take each body for the
+    type it declares; every SVG answer also gets a Content-Security-Policy that loads nothing
+    and runs no script, so an SVG opened from this origin cannot act for it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def secured_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers", ())
+                for name, value in headers:
+                    if name == b"content-type":
+                        if value.startswith(SVG_TYPE):
+                            message["headers"] = [*headers, NOSNIFF, SVG_POLICY]
+                            await send(message)
+                            return
+                        break
+                message["headers"] = [*headers, NOSNIFF]
+            await send(message)
+
+        await self.app(scope, receive, secured_send)
+
+
+class UploadRateLimitMiddleware:
+    """RATE_LIMIT_UPLOADS: every upload (POST /upload, POST /images and /images/<path>, PUT
+    of an image on /images/<ref>, POST /import) takes one from its client's bucket; over the
+    rate, 429 with Retry-After, before the body is read."""
+
+    def __init__(self, app: ASGIApp, ctx: ServiceContext) -> None:
+        self.app = app
+        self.ctx = ctx
+        prefix = ctx.settings.prefix
+        self.post_paths = {f"{prefix}/upload", f"{prefix}/images", f"{prefix}/import"}
+        self.records_path = f"{prefix}/images/"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._is_upload(scope):
+            limit = self.ctx.rate_limits.uploads
+            wait = limit.wait(rate_client(self.ctx.settings, _header(scope, b"authorization"),
+                                          scope.get("client")))
+            if wait:
+                refusal = limit.refusal(wait)
+                await send_json(send, refusal.status, refusal.code, refusal.message,
+                                [(b"retry-after", str(refusal.retry_after).encode())])
+                return
+        await self.app(scope, receive, send)
+
+    def _is_upload(self, scope: Scope) -> bool:
+        method, path = scope["method"], scope["path"]
+        if method == "POST":
+            return path in self.post_paths or path.startswith(self.records_path)
+        if method == "PUT" and path.startswith(self.records_path):
+            content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+            return not (content_type == "application/json" or content_type.endswith("+json"))
+        return False
 
 
 class BodyLimitMiddleware:
@@ -194,9 +288,13 @@ class BodyLimitMiddleware:
 
 
 class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    """Per request: an id (the client's X-Request-ID when it sends a sane one), echoed in the
+    answer and in every log line meanwhile; the metrics; one access log line."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: bool) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -204,20 +302,49 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        request_id = _request_id(scope)
+        token = REQUEST_ID.set(request_id)
+        id_header = (b"x-request-id", request_id.encode())
 
         async def recording_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", []), id_header]
             await send(message)
 
         try:
             await self.app(scope, receive, recording_send)
         finally:
+            seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
             self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+            self.metrics.latency.labels(method, route).observe(seconds)
+            if self.access_log:
+                _log_access(scope, method, status, seconds, request_id)
+            REQUEST_ID.reset(token)
+
+
+def _request_id(scope: Scope) -> str:
+    given = _header(scope, b"x-request-id")
+    if given and len(given) <= 128 and given.isprintable() and " " not in given:
+        return given
+    return secrets.token_hex(8)
+
+
+def _log_access(scope: Scope, method: str, status: int, seconds: float,
+                request_id: str) -> None:
+    client = scope.get("client")
+    path = scope["path"]
+    record_id = scope.get("path_params", {}).get("record_id")
+    if isinstance(record_id, str):
+        record_id = int(record_id) if record_id.isdigit() else None
+    access.info('%s "%s %s" %d %.1fms', f"{client[0]}:{client[1]}" if client else "-", method,
+                path, status, seconds * 1000,
+                extra={"method": method, "path": path, "status": status,
+                       "duration_ms": round(seconds * 1000, 2), "request_id": request_id,
+                       "record_id": record_id})
 
 
 class ErrorMiddleware:
@@ -247,11 +374,12 @@ class ErrorMiddleware:
             await send_json(send, 500, "internal_error", "Internal server error.")
 
 
-async def send_json(send: Send, status: int, code: str, message: str) -> None:
+async def send_json(send: Send, status: int, code: str, message: str,
+                    headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     body = json.dumps({"error": code, "message": message}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+                            (b"content-length", str(len(body)).encode()), *headers]})
     await send({"type": "http.response.body", "body": body})
 
 
