@@ -8,6 +8,8 @@ import struct
 import zlib
 
 import piexif
+import pillow_heif
+import pillow_jxl
 import pyvips
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -485,3 +487,393 @@ def exif_orientation(data: bytes) -> int | None:
     """
     value = _exif(data).get("0th", {}).get(piexif.ImageIFD.Orientation)
     return None if value is None else int(value)
+
+
+# -- photo formats browsers do not all show: HEIC, AVIF, JPEG XL ------------------------------
+
+#: EXIF of the photo-format generators below: what meta=true reads back.
+PHOTO_EXIF_MAKE, PHOTO_EXIF_MODEL, PHOTO_EXIF_TAKEN = "imagehost-tests", "Phone 12", \
+    "2024:07:01 10:00:00"
+
+
+def _photo_exif(orientation: int | None = None, gps: bool = True) -> bytes:
+    """A TIFF-structured EXIF blob (no `Exif\\0\\0`): make, model, date taken, ISO, and GPS."""
+    zeroth: dict[int, object] = {piexif.ImageIFD.Make: PHOTO_EXIF_MAKE.encode(),
+                                 piexif.ImageIFD.Model: PHOTO_EXIF_MODEL.encode()}
+    if orientation is not None:
+        zeroth[piexif.ImageIFD.Orientation] = orientation
+    gps_ifd = {
+        piexif.GPSIFD.GPSLatitudeRef: b"N",
+        piexif.GPSIFD.GPSLatitude: ((45, 1), (50, 1), (2400, 100)),
+        piexif.GPSIFD.GPSLongitudeRef: b"E",
+        piexif.GPSIFD.GPSLongitude: ((6, 1), (51, 1), (4500, 100)),
+    }
+    exif_ifd = {piexif.ExifIFD.DateTimeOriginal: PHOTO_EXIF_TAKEN.encode(),
+                piexif.ExifIFD.ISOSpeedRatings: 100}
+    return piexif.dump({"0th": zeroth, "Exif": exif_ifd, "GPS": gps_ifd if gps else {}})[6:]
+
+
+def _marked_photo(width: int, height: int) -> pyvips.Image:
+    """The photo with a red block in the top-left quarter of its stored pixels."""
+    return _photo(width, height).draw_rect([255, 0, 0], 0, 0, max(1, width // 4),
+                                           max(1, height // 4), fill=True)
+
+
+def heic_with_exif(width: int, height: int, orientation: int = 6, gps: bool = True) -> bytes:
+    """HEIC (HEVC, by pillow-heif) of ``width`` x ``height`` stored pixels with a red top-left
+    block, EXIF (make, model, date, ISO, GPS) and, for ``orientation`` != 1, the irot/imir
+    transform pillow-heif writes for that EXIF orientation: 6 shows it ``height`` x ``width``,
+    the red block top right."""
+    image = _marked_photo(width, height)
+    heif = pillow_heif.from_bytes("RGB", (width, height), image.write_to_memory())
+    out = io.BytesIO()
+    heif.save(out, quality=80, exif=_photo_exif(orientation, gps))
+    return out.getvalue()
+
+
+def avif_with_exif(width: int, height: int, gps: bool = True) -> bytes:
+    """AVIF (AV1, by libvips' heifsave) with a red top-left block and EXIF (make, model, date,
+    ISO, GPS)."""
+    image = _marked_photo(width, height).copy()
+    image.set_type(pyvips.GValue.blob_type, "exif-data", b"Exif\x00\x00" + _photo_exif(None, gps))
+    return image.heifsave_buffer(compression="av1", Q=60, effort=0, keep="exif")
+
+
+def jxl_with_exif(width: int, height: int, gps: bool = True) -> bytes:
+    """JPEG XL (by pillow-jxl-plugin, in a container) with a red top-left block and an Exif box
+    (make, model, date, ISO, GPS)."""
+    pixels = bytes(_marked_photo(width, height).write_to_memory())
+    encoder = pillow_jxl.Encoder(mode="RGB", lossless=False, quality=80, effort=3,
+                                 use_container=True)
+    return encoder(pixels, width, height, jpeg_encode=False, exif=_photo_exif(None, gps),
+                   jumb=None, xmp=None, compress=False)
+
+
+def jxl_recompressed_jpeg(width: int, height: int, orientation: int = 6) -> bytes:
+    """A JPEG with EXIF ``orientation`` recompressed losslessly into JPEG XL (libjxl puts that
+    orientation in the codestream header): shown ``height`` x ``width`` for 6."""
+    jpeg = jpeg_with_exif(width, height, orientation=orientation, gps=False)
+    encoder = pillow_jxl.Encoder(mode="RGB", lossless=True, use_container=True)
+    return encoder(jpeg, width, height, jpeg_encode=True)
+
+
+def heif_header_bomb(data: bytes, width: int = 20000, height: int = 20000) -> bytes:
+    """A real HEIC or AVIF whose `ispe` (image spatial extents) boxes claim ``width`` x
+    ``height``. Its sides must need no clean-aperture crop (`clap`), which would set the
+    size shown: multiples of 64 for pillow-heif's HEVC."""
+    patched = bytearray(data)
+    start = patched.find(b"ispe")
+    if start < 0:
+        raise ValueError("no ispe box")
+    while start >= 0:
+        patched[start + 8:start + 16] = struct.pack(">II", width, height)
+        start = patched.find(b"ispe", start + 4)
+    return bytes(patched)
+
+
+def jxl_header_bomb(width: int = 20000, height: int = 20000) -> bytes:
+    """A bare JPEG XL codestream whose SizeHeader declares ``width`` x ``height`` (default
+    ImageMetadata), followed by garbage instead of frames."""
+
+    def u32_30_bits(value: int) -> list[int]:  # U32 selector 3, then u(30), LSB first
+        return [1, 1, *((value >> i) & 1 for i in range(30))]
+
+    # not small; height; ratio 0 (an explicit width follows); width; all_default metadata
+    bits = [0, *u32_30_bits(height - 1), 0, 0, 0, *u32_30_bits(width - 1), 1]
+    bits += [0] * (-len(bits) % 8)
+    header = bytes(sum(bit << i for i, bit in enumerate(bits[n:n + 8]))
+                   for n in range(0, len(bits), 8))
+    return b"\xff\x0a" + header + random.Random(7).randbytes(256)
+
+
+# --- metadata of originals (ORIGINAL_METADATA) ---------------------------------------------------
+
+#: Bytes of the *_with_metadata images that strip-private must remove: names, serial numbers,
+#: contacts, places, ids, positions (in EXIF, XMP, IPTC, text chunks, comments and trailers).
+PRIVATE_MARKERS: tuple[bytes, ...] = (
+    b"Jane Photographer", b"SN-BODY-0042", b"SN-LENS-0077", b"Jane's camera", b"uid-5f3c9e",
+    b"jane@example.org", b"Grenoble", b"Uncle Bob", b"xmp.did:7f1e", b"GPSLatitude",
+    b"52,31.2058N", b"MAKERNOTE-SECRET", b"IPTC-BYLINE-SECRET", b"MAKER-APP-SECRET",
+    b"TRAILER-SECRET", b"EXTENDED-XMP-SECRET", b"UNKNOWN-CHUNK-SECRET",
+)
+#: Bytes strip-private keeps: camera, capture time, copyright, software.
+KEPT_MARKERS: tuple[bytes, ...] = (b"TestCam 3000", b"2021:06:01 10:20:30", b"CC BY-SA 4.0")
+#: Bytes of the *_with_metadata images that only strip-all removes.
+TEXT_MARKERS: tuple[bytes, ...] = (b"COMMENT-TEXT",)
+
+_TIFF_TYPES = {"B": 1, "A": 2, "H": 3, "L": 4, "R": 5, "U": 7}
+TiffEntry = tuple[int, str, object]
+"""(tag, kind, value): kind A/U take bytes, H/L a list of ints (or, for L, the name of the
+directory or blob it points to), R a list of (numerator, denominator)."""
+
+
+def _tiff_value(order: str, kind: str, value: object) -> tuple[int, int, bytes]:
+    if kind in "AUB":
+        raw = bytes(value)  # type: ignore[call-overload]
+        return _TIFF_TYPES[kind], len(raw), raw
+    if kind == "R":
+        flat = [n for pair in value for n in pair]  # type: ignore[attr-defined]
+        return 5, len(flat) // 2, struct.pack(f"{order}{len(flat)}L", *flat)
+    numbers = [0] if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    return _TIFF_TYPES[kind], len(numbers), struct.pack(f"{order}{len(numbers)}{kind}", *numbers)
+
+
+def tiff_block(order: str, directories: dict[str, list[TiffEntry]],
+               blobs: dict[str, bytes] | None = None, next_ifd: dict[str, str] | None = None
+               ) -> bytes:
+    """A TIFF block laid out in the order given: each directory with its out-of-line values,
+    then the blobs. An L entry whose value is a name holds that directory's or blob's offset;
+    `next_ifd` links a directory to the next one (IFD0 -> IFD1)."""
+    blobs, next_ifd = blobs or {}, next_ifd or {}
+    offsets: dict[str, int] = {}
+    position = 8
+    for name, entries in directories.items():
+        offsets[name] = position
+        values = [_tiff_value(order, kind, value)[2] for _, kind, value in entries]
+        position += 6 + 12 * len(entries) + sum(len(v) + len(v) % 2 for v in values if len(v) > 4)
+    for name, blob in blobs.items():
+        offsets[name] = position
+        position += len(blob) + len(blob) % 2
+    out = bytearray((b"II" if order == "<" else b"MM") + struct.pack(f"{order}HL", 42, 8))
+    for name, entries in directories.items():
+        values_at = offsets[name] + 6 + 12 * len(entries)
+        table, data = bytearray(struct.pack(f"{order}H", len(entries))), bytearray()
+        for tag, kind, value in sorted(entries, key=lambda e: e[0]):
+            if isinstance(value, str):
+                value = [offsets[value]]
+            code, count, raw = _tiff_value(order, kind, value)
+            table += struct.pack(f"{order}HHL", tag, code, count)
+            if len(raw) <= 4:
+                table += raw.ljust(4, b"\0")
+            else:
+                table += struct.pack(f"{order}L", values_at + len(data))
+                data += raw + b"\0" * (len(raw) % 2)
+        table += struct.pack(f"{order}L", offsets.get(next_ifd.get(name, ""), 0))
+        out += table + data
+    for blob in blobs.values():
+        out += blob + b"\0" * (len(blob) % 2)
+    return bytes(out)
+
+
+def exif_tiff(order: str = ">", *, gps: bool = True, orientation: int = 6,
+              thumbnail: bool = True) -> bytes:
+    """An EXIF block (">" Motorola, "<" Intel) as a camera writes it: IFD0 (Make, Model,
+    Orientation, DateTime, Artist, Copyright), the Exif IFD (capture time, exposure, owner,
+    body and lens serials, ImageUniqueID, a MakerNote), an Interop IFD, the GPS IFD (with
+    `gps`) and IFD1 with a JPEG thumbnail (with `thumbnail`)."""
+    ifd0: list[TiffEntry] = [
+        (0x010F, "A", b"imagehost-tests\0"), (0x0110, "A", b"TestCam 3000\0"),
+        (0x0112, "H", [orientation]), (0x0132, "A", b"2021:06:01 10:20:30\0"),
+        (0x013B, "A", b"Jane Photographer\0"), (0x8298, "A", b"CC BY-SA 4.0\0"),
+        (0x8769, "L", "exif")]
+    exif: list[TiffEntry] = [
+        (0x829A, "R", [(1, 250)]), (0x829D, "R", [(28, 10)]),
+        (0x9003, "A", b"2021:06:01 10:20:30\0"), (0xA005, "L", "interop"),
+        (0x927C, "U", b"MAKERNOTE-SECRET SN-BODY-0042 " + bytes(range(64))),
+        (0xA420, "A", b"uid-5f3c9e0123456789abcdef012345\0"),
+        (0xA430, "A", b"Jane's camera\0"), (0xA431, "A", b"SN-BODY-0042\0"),
+        (0xA434, "A", b"TestLens 50mm\0"), (0xA435, "A", b"SN-LENS-0077\0")]
+    directories = {"ifd0": ifd0, "exif": exif, "interop": [(0x0001, "A", b"R98\0")]}
+    if gps:
+        ifd0.append((0x8825, "L", "gps"))
+        directories["gps"] = [
+            (0x0000, "B", [2, 3, 0, 0]), (0x0001, "A", b"N\0"),
+            (0x0002, "R", [(52, 1), (31, 1), (1234, 100)]), (0x0003, "A", b"E\0"),
+            (0x0004, "R", [(13, 1), (24, 1), (5678, 100)])]
+    blobs: dict[str, bytes] = {}
+    if thumbnail:
+        blobs["thumbnail"] = _photo(32, 24).jpegsave_buffer(Q=70, keep="none")
+        directories["ifd1"] = [(0x0103, "H", [6]), (0x0201, "L", "thumbnail"),
+                               (0x0202, "L", [len(blobs["thumbnail"])])]
+    return tiff_block(order, directories, blobs, {"ifd0": "ifd1"} if thumbnail else {})
+
+
+def xmp_packet(*, gps: bool = True) -> bytes:
+    """An XMP packet with private properties both as elements and as attributes (GPS, body
+    and lens serials, owner, creator, city, contact, document ids and history, a face region
+    naming a person) and kept ones (camera model, capture time, rights, creator tool)."""
+    position = ('\n   exif:GPSAltitude="1200/1"' if gps else "")
+    elements = ("""
+   <exif:GPSLatitude>52,31.2058N</exif:GPSLatitude>
+   <exif:GPSLongitude>13,24.9463E</exif:GPSLongitude>""" if gps else "")
+    return f"""<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="imagehost tests">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about=""
+    xmlns:exif="http://ns.adobe.com/exif/1.0/" xmlns:aux="http://ns.adobe.com/exif/1.0/aux/"
+    xmlns:tiff="http://ns.adobe.com/tiff/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/"
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/"
+    xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/"
+    xmlns:Iptc4xmpCore="http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/"
+    xmlns:mwg-rs="http://www.metadataworkinggroup.com/schemas/regions/"
+    xmlns:xmpNote="http://ns.adobe.com/xmp/note/"{position}
+    aux:SerialNumber="SN-BODY-0042" aux:LensSerialNumber='SN-LENS-0077'
+    tiff:Model="TestCam 3000" xmp:CreatorTool="imagehost &gt; tests"
+    xmpMM:DocumentID="xmp.did:7f1e" xmpNote:HasExtendedXMP="0123456789ABCDEF">{elements}
+   <exif:DateTimeOriginal>2021:06:01 10:20:30</exif:DateTimeOriginal>
+   <aux:OwnerName>Jane's camera</aux:OwnerName>
+   <dc:creator><rdf:Seq><rdf:li>Jane Photographer</rdf:li></rdf:Seq></dc:creator>
+   <dc:rights><rdf:Alt><rdf:li xml:lang="x-default">CC BY-SA 4.0</rdf:li></rdf:Alt></dc:rights>
+   <photoshop:City>Grenoble</photoshop:City>
+   <Iptc4xmpCore:CreatorContactInfo rdf:parseType="Resource">
+    <Iptc4xmpCore:CiEmailWork>jane@example.org</Iptc4xmpCore:CiEmailWork>
+   </Iptc4xmpCore:CreatorContactInfo>
+   <xmpMM:History><rdf:Seq><rdf:li stEvt:action="saved" xmlns:stEvt="http://ns.adobe.com/xap/1.0/sType/ResourceEvent#"/></rdf:Seq></xmpMM:History>
+   <mwg-rs:Regions rdf:parseType="Resource"><mwg-rs:RegionList><rdf:Bag><rdf:li
+     mwg-rs:Name="Uncle Bob"/></rdf:Bag></mwg-rs:RegionList></mwg-rs:Regions>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+{" " * 200}
+<?xpacket end="w"?>""".encode()
+
+
+def _jpeg_segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def srgb_profile() -> bytes:
+    """libvips' built-in sRGB ICC profile."""
+    jpeg = pyvips.Image.black(8, 8, bands=3).jpegsave_buffer(profile="srgb", keep="icc")
+    return bytes(pyvips.Image.new_from_buffer(jpeg, "").get("icc-profile-data"))
+
+
+def jpeg_with_metadata(width: int = 64, height: int = 48, *, order: str = ">",
+                       orientation: int = 6) -> bytes:
+    """A JPEG with every kind of metadata: JFIF, EXIF (exif_tiff in byte order `order`), the
+    XMP packet, an extended XMP segment, the sRGB ICC profile, Photoshop/IPTC (APP13), a maker
+    segment (APP5), a comment, and after the end of image a second picture with GPS (as MPO
+    files and motion photos carry)."""
+    base = _photo(width, height).jpegsave_buffer(Q=85, profile="srgb", keep="icc")
+    insert_at = _segment(base, 0xE0)[1] if base[2:4] == b"\xff\xe0" else 2
+    segments = (
+        _jpeg_segment(0xE1, b"Exif\0\0" + exif_tiff(order, orientation=orientation))
+        + _jpeg_segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0" + xmp_packet())
+        + _jpeg_segment(0xE1, b"http://ns.adobe.com/xmp/extension/\0" + b"0" * 32
+                        + struct.pack(">LL", 30, 0) + b"<x>EXTENDED-XMP-SECRET</x>   ")
+        + _jpeg_segment(0xED, b"Photoshop 3.0\0" + b"8BIM\x04\x04\0\0" + struct.pack(">L", 24)
+                        + b"\x1c\x02\x50\x00\x12IPTC-BYLINE-SECRET" + b"\0" * 1)
+        + _jpeg_segment(0xE5, b"MAKER-APP-SECRET")
+        + _jpeg_segment(0xFE, b"COMMENT-TEXT"))
+    trailer = jpeg_with_exif(16, 16) + b"TRAILER-SECRET"
+    return base[:insert_at] + segments + base[insert_at:] + trailer
+
+
+def jpeg_scan(data: bytes) -> bytes:
+    """The bytes from the first start-of-scan marker to the end-of-image marker included."""
+    start = _segment(data, 0xDA)[0]
+    return data[start:data.index(b"\xff\xd9", start) + 2]
+
+
+def _png_text(kind: bytes, keyword: bytes, text: bytes) -> bytes:
+    if kind == b"zTXt":
+        return _png_chunk(kind, keyword + b"\0\0" + zlib.compress(text))
+    if kind == b"iTXt":
+        return _png_chunk(kind, keyword + b"\0\x01\0\0\0" + zlib.compress(text))
+    return _png_chunk(kind, keyword + b"\0" + text)
+
+
+def imagemagick_raw_profile(name: str, payload: bytes) -> bytes:
+    """ImageMagick's text form of a profile: name, length, hex lines."""
+    hexed = payload.hex()
+    lines = "\n".join(hexed[i:i + 72] for i in range(0, len(hexed), 72))
+    return f"\n{name}\n{len(payload):8d}\n{lines}\n".encode()
+
+
+def png_with_metadata(width: int = 48, height: int = 32, *, orientation: int = 6) -> bytes:
+    """A PNG with the sRGB iCCP, eXIf (Intel byte order), the XMP packet (compressed iTXt), an
+    ImageMagick raw EXIF profile (zTXt) and raw IPTC profile, Author and Comment text, tIME,
+    a content-credentials chunk, and bytes after IEND."""
+    base = _photo(width, height).pngsave_buffer(compression=1, keep="none")
+    ihdr_end = 8 + 12 + 13
+    chunks = (
+        _png_chunk(b"iCCP", b"sRGB\0\0" + zlib.compress(srgb_profile()))
+        + _png_chunk(b"eXIf", exif_tiff("<", orientation=orientation))
+        + _png_text(b"iTXt", b"XML:com.adobe.xmp", xmp_packet())
+        + _png_text(b"zTXt", b"Raw profile type exif", imagemagick_raw_profile(
+            "exif", b"Exif\0\0" + exif_tiff(">", orientation=orientation, thumbnail=False)))
+        + _png_text(b"tEXt", b"Raw profile type iptc", imagemagick_raw_profile(
+            "iptc", b"\x1c\x02\x50\x00\x12IPTC-BYLINE-SECRET"))
+        + _png_text(b"tEXt", b"Author", b"Jane Photographer")
+        + _png_text(b"tEXt", b"Comment", b"COMMENT-TEXT")
+        + _png_chunk(b"tIME", struct.pack(">HBBBBB", 2021, 6, 1, 10, 20, 30))
+        + _png_chunk(b"caBX", b"UNKNOWN-CHUNK-SECRET"))
+    return base[:ihdr_end] + chunks + base[ihdr_end:] + b"TRAILER-SECRET"
+
+
+def _riff_chunk(kind: bytes, body: bytes) -> bytes:
+    return kind + struct.pack("<L", len(body)) + body + b"\0" * (len(body) % 2)
+
+
+def webp_with_metadata(width: int = 48, height: int = 32, *, orientation: int = 6) -> bytes:
+    """An extended WebP: VP8X (ICC, EXIF and XMP flags), ICCP, the lossy bitstream, EXIF
+    (Motorola byte order), XMP, an unknown chunk, and bytes after the RIFF data."""
+    simple = _photo(width, height).webpsave_buffer(Q=80, keep="none")
+    assert simple[12:16] == b"VP8 "
+    bitstream = simple[12:]
+    vp8x = bytes([0x20 | 0x08 | 0x04, 0, 0, 0]) + (width - 1).to_bytes(3, "little") \
+        + (height - 1).to_bytes(3, "little")
+    body = (b"WEBP" + _riff_chunk(b"VP8X", vp8x) + _riff_chunk(b"ICCP", srgb_profile())
+            + bitstream + _riff_chunk(b"EXIF", exif_tiff(">", orientation=orientation))
+            + _riff_chunk(b"XMP ", xmp_packet()) + _riff_chunk(b"XYZW", b"UNKNOWN-CHUNK-SECRET"))
+    return b"RIFF" + struct.pack("<L", len(body)) + body + b"TRAILER-SECRET"
+
+
+def gif_with_metadata(width: int = 32, height: int = 24) -> bytes:
+    """An animated GIF with a comment, the XMP packet (with its magic trailer), an IPTC
+    application extension, and bytes after the trailer."""
+    base = animated_gif(width, height, frames=2)
+    flags = base[10]
+    start = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    magic = bytes([1, *range(255, -1, -1)])
+    blocks = (b"\x21\xfe" + bytes([12]) + b"COMMENT-TEXT" + b"\0"
+              + b"\x21\xff\x0bXMP DataXMP" + xmp_packet() + magic + b"\0"
+              + b"\x21\xff\x0bMGK8BIM0000" + bytes([18]) + b"IPTC-BYLINE-SECRET" + b"\0")
+    return base[:start] + blocks + base[start:] + b"TRAILER-SECRET"
+
+
+def svg_with_metadata() -> bytes:
+    """An Inkscape drawing: file names in sodipodi:docname and inkscape:export-filename, and
+    RDF metadata with a creator and a license."""
+    return b"""<?xml version="1.0" encoding="UTF-8"?>
+<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"
+     xmlns:sodipodi="http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd"
+     xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape"
+     xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+     xmlns:cc="http://creativecommons.org/ns#" xmlns:dc="http://purl.org/dc/elements/1.1/"
+     sodipodi:docname="uid-5f3c9e.svg" inkscape:export-filename="/home/Jane Photographer/a.png">
+ <metadata><rdf:RDF><cc:Work rdf:about="">
+  <dc:creator><cc:Agent><dc:title>Jane Photographer</dc:title></cc:Agent></dc:creator>
+  <dc:rights><cc:Agent><dc:title>CC BY-SA 4.0</dc:title></cc:Agent></dc:rights>
+ </cc:Work></rdf:RDF></metadata>
+ <rect width="40" height="20" fill="#3a6ea5"/>
+</svg>
+"""
+
+
+def avif_with_metadata(width: int = 48, height: int = 32) -> bytes:
+    """AVIF (libvips' heifsave) with the EXIF block of exif_tiff (no thumbnail) and the XMP
+    packet as HEIF items."""
+    image = _photo(width, height).copy()
+    image.set_type(pyvips.GValue.blob_type, "exif-data",
+                   b"Exif\0\0" + exif_tiff(">", thumbnail=False))
+    image.set_type(pyvips.GValue.blob_type, "xmp-data", xmp_packet())
+    return image.heifsave_buffer(compression="av1", Q=60, effort=0, keep="exif,xmp")
+
+
+def heic_with_metadata(width: int = 64, height: int = 64) -> bytes:
+    """HEIC (pillow-heif) with the EXIF block of exif_tiff and the XMP packet as items."""
+    heif = pillow_heif.from_bytes("RGB", (width, height),
+                                  _photo(width, height).write_to_memory())
+    out = io.BytesIO()
+    heif.save(out, quality=80, exif=exif_tiff("<"), xmp=xmp_packet())
+    return out.getvalue()
+
+
+def jxl_with_metadata(width: int = 48, height: int = 32) -> bytes:
+    """JPEG XL in a container (pillow-jxl-plugin) with Exif and xml boxes."""
+    encoder = pillow_jxl.Encoder(mode="RGB", lossless=False, quality=80, effort=3,
+                                 use_container=True)
+    return encoder(bytes(_photo(width, height).write_to_memory()), width, height,
+                   jpeg_encode=False, exif=exif_tiff(">"), jumb=None, xmp=xmp_packet(),
+                   compress=False)

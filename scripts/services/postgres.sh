@@ -4,13 +4,20 @@
 #   postgres.sh start|stop|status|env
 #
 # Data, socket, log and PID file live under
-# ${IMAGEHOST_SERVICES_DIR:-<repo>/var/services}/postgres. Trust auth, user
-# "postgres", database "imagehost", fsync off: never use this for real data.
+# ${IMAGEHOST_SERVICES_DIR:-<repo>/var/services}/postgres, or, as root (when the
+# server runs as the postgres user, who may not be able to enter the clone's
+# folder, e.g. under /root or a `mktemp -d`), under
+# /var/tmp/imagehost-postgres-<hash of that path>. Trust auth, user "postgres",
+# database "imagehost", fsync off: never use this for real data.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 STATE_DIR="${IMAGEHOST_SERVICES_DIR:-$REPO_ROOT/var/services}"
-PG_DIR="$STATE_DIR/postgres"
+if [[ $EUID -eq 0 ]]; then
+    PG_DIR="/var/tmp/imagehost-postgres-$(printf '%s' "$STATE_DIR" | sha1sum | cut -c1-12)"
+else
+    PG_DIR="$STATE_DIR/postgres"
+fi
 DATA_DIR="$PG_DIR/data"
 SOCKET_DIR="$PG_DIR/run"
 LOG_FILE="$PG_DIR/log/postgres.log"
@@ -54,7 +61,7 @@ cmd_start() {
     ensure_packages "${PACKAGES[@]}"
     [[ -x "$PG_BIN/initdb" ]] || die "$PG_BIN/initdb not found"
 
-    mkdir -p "$PG_DIR" "$SOCKET_DIR" "$(dirname "$LOG_FILE")"
+    mkdir -p -m 0755 "$PG_DIR" "$SOCKET_DIR" "$(dirname "$LOG_FILE")"
     if [[ $EUID -eq 0 ]]; then
         chown postgres:postgres "$PG_DIR" "$SOCKET_DIR" "$(dirname "$LOG_FILE")"
         # The postgres user must be able to reach the state dir.

@@ -22,32 +22,102 @@ ConfigOption = Annotated[Path | None, typer.Option(
 
 
 def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(os.environ, config)
-    except ConfigError as exc:
-        typer.echo(f"imagehost: configuration error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    """Settings from the environment and --config; a ConfigError ends the command with one
+    line (see main)."""
+    return load_settings(os.environ, config)
+
+
+def _version(value: bool) -> None:
+    if value:
+        import imagehost
+
+        typer.echo(f"imagehost {imagehost.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show the traceback of an error (as LOG_LEVEL=debug does).")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """imagehost: an image backend for the whole life of an image."""
+
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 @app.command()
 def serve(
     config: ConfigOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    port: Annotated[int, typer.Option(help="Port to listen on (1-65535).")] = 8080,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
-    access_log: Annotated[bool, typer.Option(
-        help="Log every request (--no-access-log behind a proxy that logs them).")] = True,
+    log_level: Annotated[str | None, typer.Option(
+        help=f"Log level: {', '.join(LOG_LEVELS)} (default: LOG_LEVEL, info).")] = None,
+    access_log: Annotated[bool | None, typer.Option(
+        help="Log every request (--no-access-log behind a proxy that logs them; default: "
+             "ACCESS_LOG).")] = None,
 ) -> None:
     """Start the HTTP service."""
     import uvicorn
 
-    _settings(config)
+    from imagehost.logs import logging_config
+    from imagehost.runtime import build_context, close_context
+
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--port {port}: a port is 1-65535")
+    if log_level is not None:
+        if log_level.lower() not in LOG_LEVELS:
+            raise ConfigError(f"--log-level {log_level!r}: allowed values: "
+                              f"{', '.join(LOG_LEVELS)}")
+        os.environ["LOG_LEVEL"] = log_level.lower()
+    if access_log is not None:
+        os.environ["ACCESS_LOG"] = "1" if access_log else "0"
     if config is not None:
         os.environ[CONFIG_FILE_VARIABLE] = str(config.resolve())
+    settings = _settings(config)
+    _require_extras(settings)
+    _check_port(host, port)
+    close_context(build_context(settings))  # one-line errors before any worker starts
+    if workers > 1:
+        _share_between_workers(settings)
     uvicorn.run("imagehost.web.app:create_app_from_environment", factory=True, host=host,
-                port=port, workers=workers, log_level=log_level, access_log=access_log,
-                proxy_headers=True)
+                port=port, workers=workers, log_config=logging_config(settings.log_level,
+                                                                      settings.log_format),
+                access_log=False, proxy_headers=False)  # the app applies them itself
+
+
+def _check_port(host: str, port: int) -> None:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(f"--host {host} --port {port}: cannot listen there "
+                          f"({exc.strerror}); stop what uses the port, or choose another "
+                          "--port") from None
+
+
+def _share_between_workers(settings: Settings) -> None:
+    """What every worker must agree on: one signing key per server start (a URL one worker
+    signs, any other verifies) and one folder for the metrics of all workers."""
+    import secrets
+    import shutil
+    import tempfile
+
+    from imagehost.web.metrics import MULTIPROCESS_FOLDER
+
+    if not settings.signed_url_key:
+        os.environ["SIGNED_URL_KEY"] = secrets.token_hex(32)
+    folder = tempfile.mkdtemp(prefix="imagehost-metrics-")
+    os.environ[MULTIPROCESS_FOLDER] = folder
+    import atexit
+
+    atexit.register(shutil.rmtree, folder, True)
 
 
 @app.command("config")
@@ -83,7 +153,11 @@ def expire(
     verb = "would remove" if dry_run else "removed"
     for key in report.objects:
         typer.echo(f"{verb} {key}")
+    for leftover in report.interrupted:
+        typer.echo(f"{verb} {leftover} (interrupted write)")
     typer.echo(f"{verb} {len(report.objects)} objects and {report.records} records")
+    if report.derived:
+        typer.echo(f"removed {len(report.derived)} derived images past the cache store's bounds")
 
 
 @app.command()
@@ -153,6 +227,8 @@ ProgressOption = Annotated[int, typer.Option(
     "--progress", "-p", help="Log a progress line every N items (off a terminal).", min=1)]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Decide, change nothing.")]
+LocalOption = Annotated[bool, typer.Option(
+    "--local", help="Run in this process even when BROKER_URL is set.")]
 BrokerOption = Annotated[str | None, typer.Option(
     "--broker", help="Run on Celery workers through this broker (redis://...).")]
 
@@ -164,14 +240,14 @@ def migrate(
                                         help="Migrate images that are already active.")] = False,
     jobs: JobsOption = None, key: KeyOption = None, limit: LimitOption = None,
     progress: ProgressOption = 100, verbose: VerboseOption = False,
-    dry_run: DryRunOption = False, broker: BrokerOption = None,
+    dry_run: DryRunOption = False, broker: BrokerOption = None, local: LocalOption = False,
 ) -> None:
     """Move the v5 images (V5_DATABASE_URL listing, V5_BUCKET or V5_BASE_URL originals) into
     the active store and the catalog, with variants."""
     from imagehost.jobs.migrate import MigrateJob
 
     params = {"force": force, "key": key, "limit": limit}
-    _run_job(MigrateJob(), params, config, jobs, progress, verbose, dry_run, broker)
+    _run_job(MigrateJob(), params, config, jobs, progress, verbose, dry_run, broker, local)
 
 
 @app.command()
@@ -188,7 +264,7 @@ def resize(
         "--from-store", help="List originals from the active store, not the catalog.")] = False,
     jobs: JobsOption = None, limit: LimitOption = None, progress: ProgressOption = 100,
     verbose: VerboseOption = False, dry_run: DryRunOption = False,
-    broker: BrokerOption = None,
+    broker: BrokerOption = None, local: LocalOption = False,
 ) -> None:
     """Regenerate the variants of active originals (after a change of RESIZING_CONFIG)."""
     from imagehost.jobs.resize import ResizeJob
@@ -196,7 +272,32 @@ def resize(
     params = {"key": key, "prefix": prefix, "since": since, "until": until, "limit": limit,
               "only": [s.strip() for s in only.split(",")] if only else None,
               "from_store": from_store}
-    _run_job(ResizeJob(), params, config, jobs, progress, verbose, dry_run, broker)
+    _run_job(ResizeJob(), params, config, jobs, progress, verbose, dry_run, broker, local)
+
+
+@app.command("strip-originals")
+def strip_originals(
+    config: ConfigOption = None,
+    key: KeyOption = None,
+    prefix: Annotated[str | None, typer.Option(help="Only keys starting with this.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only images uploaded since (ISO).")]
+    = None,
+    until: Annotated[str | None, typer.Option(help="Only images uploaded until (ISO).")]
+    = None,
+    from_store: Annotated[bool, typer.Option(
+        "--from-store", help="List originals from the incoming and active stores, not the "
+                             "catalog.")] = False,
+    jobs: JobsOption = None, limit: LimitOption = None, progress: ProgressOption = 100,
+    verbose: VerboseOption = False, dry_run: DryRunOption = False,
+    broker: BrokerOption = None, local: LocalOption = False,
+) -> None:
+    """Apply ORIGINAL_METADATA to the originals already stored, incoming and active (after
+    upgrading, or a change of the setting)."""
+    from imagehost.jobs.strip import StripJob
+
+    params = {"key": key, "prefix": prefix, "since": since, "until": until, "limit": limit,
+              "from_store": from_store}
+    _run_job(StripJob(), params, config, jobs, progress, verbose, dry_run, broker, local)
 
 
 @app.command()
@@ -210,7 +311,7 @@ def transfer(
         "--switch", help="When every object arrived, point the configuration file (--config) "
                          "at the target stores.")] = False,
     jobs: JobsOption = None, progress: ProgressOption = 100, verbose: VerboseOption = False,
-    dry_run: DryRunOption = False, broker: BrokerOption = None,
+    dry_run: DryRunOption = False, broker: BrokerOption = None, local: LocalOption = False,
 ) -> None:
     """Copy every object to the stores another configuration describes (local -> S3 ->
     Swift ...), verifying size and checksum and skipping what is already identical."""
@@ -222,7 +323,7 @@ def transfer(
         raise typer.Exit(2)
     params = {"to": str(to.resolve()), "roles": [r.strip() for r in roles.split(",")],
               "prefix": prefix, "switch": str(config.resolve()) if switch and config else None}
-    _run_job(TransferJob(), params, config, jobs, progress, verbose, dry_run, broker)
+    _run_job(TransferJob(), params, config, jobs, progress, verbose, dry_run, broker, local)
 
 
 @app.command()
@@ -230,13 +331,14 @@ def reindex(
     config: ConfigOption = None,
     prefix: Annotated[str | None, typer.Option(help="Only keys starting with this.")] = None,
     jobs: JobsOption = None, progress: ProgressOption = 100, verbose: VerboseOption = False,
-    dry_run: DryRunOption = False, broker: BrokerOption = None,
+    dry_run: DryRunOption = False, broker: BrokerOption = None, local: LocalOption = False,
 ) -> None:
     """Rebuild or repair the catalog from what the stores hold (with --dry-run: only report
     the differences)."""
     from imagehost.jobs.reindex import ReindexJob
 
-    _run_job(ReindexJob(), {"prefix": prefix}, config, jobs, progress, verbose, dry_run, broker)
+    _run_job(ReindexJob(), {"prefix": prefix}, config, jobs, progress, verbose, dry_run, broker,
+             local)
 
 
 @app.command()
@@ -251,10 +353,11 @@ def worker(
     from imagehost.jobs.commands import default_concurrency
     from imagehost.jobs.distributed import run_worker
 
-    _settings(config)
+    settings = _settings(config)
+    _require_extras(settings)
     if config is not None:
         os.environ[CONFIG_FILE_VARIABLE] = str(config.resolve())
-    _logging(verbose=False)
+    _logging(False, settings)
     run_worker(broker, jobs or default_concurrency())
 
 
@@ -303,38 +406,50 @@ def jobs_show(job_id: int, config: ConfigOption = None) -> None:
 @jobs_app.command("resume")
 def jobs_resume(job_id: int, config: ConfigOption = None, jobs: JobsOption = None,
                 progress: ProgressOption = 100, verbose: VerboseOption = False,
-                broker: BrokerOption = None) -> None:
+                broker: BrokerOption = None, local: LocalOption = False) -> None:
     """Carry on an interrupted job without redoing its done items."""
-    _continue_job(job_id, config, jobs, progress, verbose, broker, retry=False)
+    _continue_job(job_id, config, jobs, progress, verbose, broker, local, retry=False)
 
 
 @jobs_app.command("retry")
 def jobs_retry(job_id: int, config: ConfigOption = None, jobs: JobsOption = None,
                progress: ProgressOption = 100, verbose: VerboseOption = False,
-               broker: BrokerOption = None) -> None:
+               broker: BrokerOption = None, local: LocalOption = False) -> None:
     """Run a job's failed items again."""
-    _continue_job(job_id, config, jobs, progress, verbose, broker, retry=True)
+    _continue_job(job_id, config, jobs, progress, verbose, broker, local, retry=True)
 
 
 def _run_job(kind: Any, params: dict[str, Any], config: Path | None, jobs: int | None,
-             progress: int, verbose: bool, dry_run: bool, broker: str | None) -> None:
+             progress: int, verbose: bool, dry_run: bool, broker: str | None,
+             local: bool) -> None:
     from imagehost.jobs.commands import default_concurrency, run_new, summary
     from imagehost.jobs.commands import dry_run as plan
     from imagehost.runtime import open_context
 
-    _logging(verbose)
-    with open_context(_settings(config)) as ctx:
+    settings = _settings(config)
+    _logging(verbose, settings)
+    with open_context(settings) as ctx:
         if dry_run:
             counts = plan(kind, params, ctx)
             typer.echo(f"dry run: would process {counts.pending}, skip {counts.skipped}, "
                        f"fail {counts.failed}")
             raise typer.Exit(1 if counts.failed else 0)
         job, counts = run_new(kind, params, ctx, concurrency=jobs or default_concurrency(),
-                              every=progress, broker=broker)
+                              every=progress, broker=_broker(broker, local, ctx.settings))
     typer.echo(f"job {job.id}: " + summary(kind.name, counts))
     if params.get("switch") and not counts.failed and not counts.pending:
         _switch_configuration(Path(params["switch"]), Path(params["to"]))
     raise typer.Exit(1 if counts.failed or counts.pending else 0)
+
+
+def _broker(given: str | None, local: bool, settings: Settings) -> str | None:
+    """Where a job runs: --broker, else BROKER_URL (Celery workers), unless --local."""
+    if local:
+        return None
+    broker = given or settings.broker_url
+    if broker:
+        import celery  # noqa: F401  (missing: main's one-line error, before any job row)
+    return broker
 
 
 def _switch_configuration(config: Path, target: Path) -> None:
@@ -349,13 +464,14 @@ def _switch_configuration(config: Path, target: Path) -> None:
 
 
 def _continue_job(job_id: int, config: Path | None, jobs: int | None, progress: int,
-                  verbose: bool, broker: str | None, *, retry: bool) -> None:
+                  verbose: bool, broker: str | None, local: bool, *, retry: bool) -> None:
     from imagehost.jobs.commands import default_concurrency, run, summary
     from imagehost.jobs.registry import kind_named
     from imagehost.runtime import open_context
 
-    _logging(verbose)
-    with open_context(_settings(config)) as ctx:
+    settings = _settings(config)
+    _logging(verbose, settings)
+    with open_context(settings) as ctx:
         job = ctx.jobs.get(job_id)
         if job is None:
             typer.echo(f"imagehost: no job {job_id}", err=True)
@@ -364,18 +480,15 @@ def _continue_job(job_id: int, config: Path | None, jobs: int | None, progress: 
             typer.echo(f"retrying {ctx.jobs.retry_failed(job_id)} failed items")
         kind = kind_named(job.kind)
         counts = run(job, kind, ctx, concurrency=jobs or default_concurrency(), every=progress,
-                     broker=broker)
+                     broker=_broker(broker, local, ctx.settings))
     typer.echo(f"job {job.id}: " + summary(kind.name, counts))
     raise typer.Exit(1 if counts.failed or counts.pending else 0)
 
 
-def _logging(verbose: bool) -> None:
-    import logging
+def _logging(verbose: bool, settings: Settings) -> None:
+    from imagehost.logs import configure_logging
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("httpx", "botocore", "urllib3", "pyvips"):
-        logging.getLogger(chatty).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    configure_logging("debug" if verbose else settings.log_level, settings.log_format)
 
 
 def render_config(settings: Settings) -> str:
@@ -403,7 +516,43 @@ def _plain(value: object, name: str) -> object:
 
 
 def main() -> None:
-    app(prog_name="imagehost")
+    """The command line. An error an operator can fix ends with one line on stderr naming
+    the setting and what to do, and exit status 2; --debug (or LOG_LEVEL=debug) shows the
+    traceback too."""
+    debug = "--debug" in sys.argv[1:] or os.environ.get("LOG_LEVEL", "").lower() == "debug"
+    try:
+        app(prog_name="imagehost")
+    except ConfigError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        typer.echo(f"imagehost: {exc}", err=True)
+        sys.exit(2)
+    except ModuleNotFoundError as exc:
+        extra = EXTRA_OF_MODULE.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        typer.echo(f"imagehost: this needs the {extra} extra, which is not installed (no module "
+                   f"{exc.name!r}): pip install 'imagehost[{extra}]'", err=True)
+        sys.exit(2)
+
+
+# What the optional extras of pyproject.toml bring (swiftclient imports requests), for the
+# one-line error of a runtime install without them.
+EXTRA_OF_MODULE = {"swiftclient": "swift", "requests": "swift", "celery": "celery",
+                   "kombu": "celery", "redis": "celery"}
+
+
+def _require_extras(settings: Settings) -> None:
+    """A long-running command checks at start for what its stores need, rather than failing
+    every request later (a missing module: main's one-line error)."""
+    if settings.storage_backend == "swift":
+        import swiftclient  # noqa: F401
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ caller's back.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +28,7 @@ from pydantic import (
 from imagehost.errors import ConfigError
 from imagehost.imaging.formats import OUTPUT_FORMATS
 from imagehost.imaging.limits import ImageLimits
+from imagehost.imaging.privacy import MetadataMode
 from imagehost.imaging.variants import (
     DEFAULT_RESIZING_CONFIG,
     VariantConfigError,
@@ -34,7 +36,7 @@ from imagehost.imaging.variants import (
     parse_resizing_config,
     parse_variant_entries,
 )
-from imagehost.values import comma_list, parse_bool, parse_duration
+from imagehost.values import comma_list, parse_bool, parse_duration, parse_rate
 
 CONFIG_FILE_VARIABLE = "IMAGEHOST_CONFIG"
 
@@ -121,15 +123,22 @@ class Settings(BaseModel):
         30.0, gt=0, description="s3/swift: seconds to wait for an answer.")
     store_max_attempts: int = Field(
         3, ge=1, description="s3/swift: attempts per call (bounded retries).")
+    store_request_budget: float = Field(
+        30.0, gt=0, description="s3/swift: most seconds one store call may take, its retries "
+                                "included (e.g. 30s): each attempt's connect and read "
+                                "timeouts are cut so that every attempt and the pauses "
+                                "between them fit.")
     multipart_threshold: int = Field(
         8 * 1024 * 1024, ge=5 * 1024 * 1024,
         description="s3: objects at least this large go up in multipart.")
-    service_url: str = Field(
-        "http://127.0.0.1:8080", description="Base URL clients use to reach this service "
-                                              "(for signed /files URLs of the local store).")
+    service_url: str | None = Field(
+        None, description="Base URL clients use to reach this service, for signed /files URLs "
+                          "of the local store. Unset: each request's own scheme, host and "
+                          "port (X-Forwarded-Proto and -Host from FORWARDED_ALLOW_IPS).")
     active_public_url: str | None = Field(
         None, description="Public base URL of published objects (e.g. a CDN). Unset: "
-                          "<service_url>/active, the bucket URL, or the container URL.")
+                          "<service_url>/active (local store), the bucket URL, or the "
+                          "container URL.")
     signed_url_key: str | None = Field(
         None, description="HMAC key for signed /files URLs of the local store. Unset: a "
                           "random key per process (URLs then die with the process; set it "
@@ -151,6 +160,11 @@ class Settings(BaseModel):
         True, description="0: callers without a key may read and write the records API (for "
                           "a deployment behind its own gateway, as the storage microservice "
                           "runs); API keys keep their scopes, c2corg routes their secret.")
+    public_listing: bool = Field(
+        False, description="1: callers without a key may list published images and read "
+                           "their records (GET /images, archive=zip, /export, "
+                           "GET /images/{id}, /fields); 0: those need the read scope. "
+                           "Published images' bytes are public either way.")
     route_prefix: str = Field("/", description="Path prefix for every route, e.g. /images.")
     resizing_config: tuple[VariantSpec, ...] = Field(
         default_factory=lambda: parse_resizing_config(DEFAULT_RESIZING_CONFIG),
@@ -159,6 +173,12 @@ class Settings(BaseModel):
                     "({suffix, width, height, fit, enlarge, gravity, quality, format}).")
     auto_orient_original: bool = Field(
         False, description="1: rotate JPEG originals by their EXIF orientation.")
+    original_metadata: MetadataMode = Field(
+        "strip-private",
+        description="Metadata of stored originals: strip-private removes GPS, serial numbers, "
+                    "owner and author names and maker notes (EXIF and XMP) and keeps "
+                    "orientation, ICC profile, capture time and camera model; strip-all keeps "
+                    "only the orientation and ICC profile; keep stores the uploaded bytes.")
     cache_control: str = Field(
         "public, max-age=3600", description="Cache-Control of published images.")
     allowed_origins: tuple[str, ...] = Field(
@@ -201,7 +221,9 @@ class Settings(BaseModel):
     thumbnail_size: int = Field(50, ge=8, le=1024, description="Default thumbnail box side.")
     thumbnail_enhancements: tuple[str, ...] = Field(
         ("sharpen",), description="Enhancements applied to thumbnails: sharpen, equalise.")
-    expose_gps: bool = Field(False, description="Include GPS position in meta=true answers.")
+    expose_gps: bool = Field(False, description="Include GPS position in meta=true answers "
+                                                "(originals keep one only with "
+                                                "original_metadata keep).")
     derived_cache_control: str = Field(
         "public, max-age=31536000, immutable",
         description="Cache-Control of derived images (their ETag changes with the original).")
@@ -214,7 +236,17 @@ class Settings(BaseModel):
         Path("var/derived"), description="Local disk cache of derived images (survives "
                                          "restarts).")
     disk_cache_bytes: int = Field(
-        2 * 1024 * 1024 * 1024, ge=0, description="Size bound of the disk cache (0: off).")
+        2 * 1024 * 1024 * 1024, ge=0, description="Size bound of the disk cache (0: off), "
+                                                  "kept by every process and instance "
+                                                  "sharing the folder.")
+    cache_store_max_bytes: int = Field(
+        10 * 1024 * 1024 * 1024, ge=0,
+        description="Size bound of the derived images in the cache store, kept across "
+                    "instances through the catalog; the least recently used go first "
+                    "(0: unbounded).")
+    cache_store_max_age: float = Field(
+        0.0, ge=0, description="Derived images unused in the cache store for this long are "
+                               "removed by expire (e.g. 30d; 0: no age limit).")
     archive_max_images: int = Field(
         500, ge=1, description="Most images in one archive=zip answer.")
     archive_max_bytes: int = Field(
@@ -235,12 +267,36 @@ class Settings(BaseModel):
         7200.0, gt=0, description="Age after which unpublished uploads are removed (e.g. 2h).")
     expire_interval: float = Field(
         600.0, ge=0, description="How often the server sweeps incoming (e.g. 10m; 0 disables).")
+    abandoned_write_age: float = Field(
+        600.0, gt=0, description="Age after which what an interrupted write left (temporary "
+                                 "files, incomplete multipart uploads, objects of an upload "
+                                 "that never got its row) is removed, at start and by "
+                                 "expire (e.g. 10m).")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="Log level (debug also shows the traceback of a start-up error).")
+    access_log: bool = Field(
+        True, description="One log line per request (0 behind a proxy that logs them).")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text, or json: one JSON object per line (time, level, message, "
+                            "request id, method, path, status, duration, record id).")
     render_threads: int = Field(
         default_factory=lambda: os.cpu_count() or 2, ge=1,
         description="Image work threads (default: the core count).")
     render_queue: int = Field(
         16, ge=0, description="Requests allowed to wait for a thread; beyond it 503.")
     vips_concurrency: int = Field(1, ge=0, description="Threads libvips uses per image.")
+    rate_limit_uploads: str = Field(
+        "", description="Uploads per client (API key, else address) and period, as N/period "
+                        "(60/m, 1000/h); empty or 0: no limit. Per process.")
+    rate_limit_renders: str = Field(
+        "", description="Derived-image renders per client (API key, else address) and "
+                        "period, as N/period (120/m); cache hits and 304s are never "
+                        "counted; empty or 0: no limit. Per process.")
+    forwarded_allow_ips: tuple[str, ...] = Field(
+        ("127.0.0.1", "::1"), description="Proxies trusted for X-Forwarded-For, -Proto and "
+                                          "-Host: addresses or CIDR networks, "
+                                          "comma-separated, or *; the client address of rate "
+                                          "limits and logs is the one they forward.")
 
     @field_validator("resizing_config", mode="before")
     @classmethod
@@ -303,8 +359,32 @@ class Settings(BaseModel):
     def _split_origins(cls, value: Any) -> Any:
         return _comma_list(value)
 
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        proxies = _comma_list(value)
+        for proxy in proxies if isinstance(proxies, list | tuple) else ():
+            if proxy != "*":
+                try:
+                    ipaddress.ip_network(proxy, strict=False)
+                except ValueError:
+                    raise ValueError(f"{proxy!r} is not an address, a CIDR network or *"
+                                     ) from None
+        return proxies
+
+    @field_validator("rate_limit_uploads", "rate_limit_renders", mode="before")
+    @classmethod
+    def _check_rate(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str):
+            parse_rate(value)
+            return value.strip()
+        return value
+
     @field_validator("auto_orient_original", "s3_acl", "expose_gps", "auth_required",
-                     mode="before")
+                     "public_listing",
+                     "access_log", mode="before")
     @classmethod
     def _parse_flag(cls, value: Any, info: ValidationInfo) -> Any:
         """An empty value is the default (AUTH_REQUIRED= must not open the API)."""
@@ -314,7 +394,9 @@ class Settings(BaseModel):
             return parse_bool(value)
         return value
 
-    @field_validator("expire_after", "expire_interval", "signed_url_lifetime", mode="before")
+    @field_validator("expire_after", "expire_interval", "signed_url_lifetime",
+                     "store_request_budget", "cache_store_max_age", "abandoned_write_age",
+                     mode="before")
     @classmethod
     def _parse_duration(cls, value: Any) -> Any:
         return parse_duration(value)
@@ -323,6 +405,11 @@ class Settings(BaseModel):
     @classmethod
     def _upper_order(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("route_prefix")
     @classmethod

@@ -6,20 +6,29 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
 from imagehost.catalog.database import create_catalog_engine, migrate
+from imagehost.catalog.derived_objects import DerivedObjectCatalog
 from imagehost.catalog.jobs import JobCatalog
+from imagehost.catalog.pending_writes import PendingWriteCatalog
 from imagehost.catalog.records import RecordCatalog
-from imagehost.config import Settings
-from imagehost.errors import StoreUnavailable
+from imagehost.config import Settings, env_name
+from imagehost.errors import CatalogUnavailable, ConfigError, StoreUnavailable
 from imagehost.imaging.formats import content_type_of
 from imagehost.imaging.render import configure_libvips
 from imagehost.service.coalesce import SingleFlight
 from imagehost.service.context import ServiceContext
 from imagehost.service.derived_cache import DerivedCache, DiskTier, MemoryTier
+from imagehost.service.expiry import sweep_interrupted_writes
 from imagehost.service.policy import ImagePolicy
 from imagehost.service.pool import WorkPool
+from imagehost.service.rate_limits import RateLimits
 from imagehost.service.record_cache import RecordCache
 from imagehost.storage.factory import Stores, build_stores
 
@@ -29,21 +38,79 @@ log = logging.getLogger(__name__)
 def build_context(settings: Settings) -> ServiceContext:
     """Everything the use cases need, connected; the catalog schema brought up to date."""
     configure_libvips(settings.vips_concurrency)
-    settings.temp_folder.mkdir(parents=True, exist_ok=True)
-    engine = create_catalog_engine(settings.database_url)
-    migrate(engine)
+    check_folders(settings)
+    engine = connect_catalog(settings)
     stores = build_stores_for(settings)
-    return ServiceContext(
+    ctx = ServiceContext(
         settings=settings, policy=ImagePolicy.from_settings(settings), stores=stores,
-        records=RecordCatalog(engine), jobs=JobCatalog(engine),
-        cache=build_derived_cache(settings, stores),
+        records=RecordCatalog(engine), pending_writes=PendingWriteCatalog(engine),
+        jobs=JobCatalog(engine), cache=build_derived_cache(settings, stores, engine),
         record_cache=RecordCache(settings.record_cache_seconds),
         pool=WorkPool(settings.render_threads, settings.render_queue),
-        single_flight=SingleFlight())
+        single_flight=SingleFlight(), rate_limits=RateLimits.from_settings(settings))
+    sweep_at_start(ctx)
+    return ctx
+
+
+def connect_catalog(settings: Settings) -> Engine:
+    """The catalog's engine, its schema up to date; ConfigError (one line naming
+    DATABASE_URL, the password masked) when the URL is malformed or the database cannot be
+    reached or refuses the login."""
+    url = settings.database_url
+    examples = "sqlite:///var/imagehost.db, postgresql://user:password@host/db"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"DATABASE_URL={url!r}: not a database URL; examples: "
+                          f"{examples}") from None
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() not in ("sqlite", "postgresql", "postgres"):
+        raise ConfigError(f"DATABASE_URL={shown}: the catalog runs on SQLite or PostgreSQL; "
+                          f"examples: {examples}")
+    try:
+        engine = create_catalog_engine(url)
+        migrate(engine)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise ConfigError(f"DATABASE_URL={shown}: {exc}; use a sqlite:/// or postgresql:// "
+                          "URL") from None
+    except (DBAPIError, CatalogUnavailable) as exc:
+        if isinstance(exc, CatalogUnavailable):
+            reason = exc.reason
+        else:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise ConfigError(f"DATABASE_URL={shown}: cannot use the catalog database "
+                          f"({reason}); start the database, or correct DATABASE_URL") from None
+    return engine
+
+
+def check_folders(settings: Settings) -> None:
+    """Every local folder imagehost writes to exists (made if needed) and is writable;
+    ConfigError naming the setting otherwise."""
+    folders = {"temp_folder": settings.temp_folder}
+    if settings.storage_backend == "local":
+        folders |= {"incoming_folder": settings.incoming_folder,
+                    "active_folder": settings.active_folder,
+                    "cache_folder": settings.cache_folder}
+    if settings.disk_cache_bytes:
+        folders["disk_cache_folder"] = settings.disk_cache_folder
+    for name, folder in folders.items():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            writable = os.access(folder, os.W_OK | os.X_OK)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+        else:
+            if writable:
+                continue
+            reason = "not writable"
+        raise ConfigError(f"{env_name(name)}={str(folder)!r}: cannot create or write this "
+                          f"folder ({reason}); make it writable by this user, or point "
+                          f"{env_name(name)} elsewhere")
 
 
 def close_context(ctx: ServiceContext) -> None:
     ctx.pool.shutdown()
+    ctx.cache.close()
     ctx.records.engine.dispose()
 
 
@@ -65,11 +132,19 @@ def build_stores_for(settings: Settings) -> Stores:
     return stores
 
 
-def build_derived_cache(settings: Settings, stores: Stores) -> DerivedCache:
+def build_derived_cache(settings: Settings, stores: Stores, engine: Engine) -> DerivedCache:
     memory = MemoryTier(settings.memory_cache_bytes) if settings.memory_cache_bytes else None
     disk = (DiskTier(settings.disk_cache_folder, settings.disk_cache_bytes)
             if settings.disk_cache_bytes else None)
-    return DerivedCache(stores.cache, memory, disk)
+    return DerivedCache(stores.cache, memory, disk, objects=DerivedObjectCatalog(engine),
+                        max_bytes=settings.cache_store_max_bytes,
+                        max_age=settings.cache_store_max_age)
+
+
+def sweep_at_start(ctx: ServiceContext) -> None:
+    """What writes killed with a previous process left: local temporary files and the
+    objects of unfinished image writes (cheap; multipart uploads wait for expire)."""
+    sweep_interrupted_writes(ctx, local_only=True)
 
 
 def _set_temp_url_keys(stores: Stores) -> None:

@@ -282,7 +282,7 @@ def test_auto_orient_original_rotates_the_stored_original(
 
 def test_without_auto_orient_the_original_is_stored_byte_identical(
         make_client: Callable[..., TestClient]) -> None:
-    client = make_client(AUTO_ORIENT_ORIGINAL="0")
+    client = make_client(AUTO_ORIENT_ORIGINAL="0", ORIGINAL_METADATA="keep")
     upload_bytes = imagegen.jpeg_with_exif(300, 200, orientation=6)
 
     key = upload_key(client, upload_bytes)
@@ -376,9 +376,10 @@ def test_publish_with_empty_api_secret_key_refuses_every_secret(
     client = make_client(API_SECRET_KEY="")
     key = upload_key(client, imagegen.photo_jpeg(300, 200))
 
-    assert_json_error(publish(client, key), 403)
-    # an empty secret field is a missing secret: 401 (README: "401 when `secret` is missing")
-    assert_json_error(client.post("/publish", data={"secret": "", "filename": key}), 401)
+    for secret in (SECRET, ""):
+        body = assert_json_error(client.post("/publish", data={"secret": secret,
+                                                               "filename": key}), 403)
+        assert body["message"] == "publishing is disabled: API_SECRET_KEY is not set"
 
     assert every_file(active_dir(client)) == []
 
@@ -389,9 +390,10 @@ def test_publish_with_api_secret_key_unset_refuses_every_secret(
     assert settings.api_secret_key is None
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         key = upload_key(client, imagegen.photo_jpeg(300, 200))
-        for secret in (SECRET, "None", "null"):
+        for secret in (SECRET, "None", "null", ""):
             response = client.post("/publish", data={"secret": secret, "filename": key})
-            assert_json_error(response, 403)
+            body = assert_json_error(response, 403)
+            assert body["message"] == "publishing is disabled: API_SECRET_KEY is not set"
         assert every_file(active_dir(client)) == []
         assert status_of(client, key) == "incoming"
 

@@ -205,7 +205,7 @@ def test_post_multipart_image_with_json_data_is_201_with_the_record(client: Test
     assert record["file"] in on_disk
     assert set(record["variants"]) <= set(on_disk)
     assert (active_root(client) / record["file"]).read_bytes() == JPEG
-    assert client.get(f"/images/{record['id']}").json() == record
+    assert client.get(f"/images/{record['id']}", headers=READ).json() == record
 
 
 def test_post_accepts_the_file_field_and_json_field(client: TestClient) -> None:
@@ -264,10 +264,12 @@ def test_post_png_keeps_its_format(client: TestClient) -> None:
 def test_post_time_override_is_the_record_time(client: TestClient) -> None:
     record = created(client, time="2020-05-06T09:08:09+02:00")
 
-    assert client.get(f"/images/{record['id']}").json()["time"] == "2020-05-06T07:08:09+00:00"
+    assert client.get(f"/images/{record['id']}",
+                      headers=READ).json()["time"] == "2020-05-06T07:08:09+00:00"
     assert record["time"] == "2020-05-06T07:08:09+00:00"  # the answer reads like later reads
     naive = created(client, time="2019-01-02T03:04:05", path="naive/t.jpg")
-    assert client.get(f"/images/{naive['id']}").json()["time"] == "2019-01-02T03:04:05+00:00"
+    assert client.get(f"/images/{naive['id']}",
+                      headers=READ).json()["time"] == "2019-01-02T03:04:05+00:00"
 
 
 def test_post_same_path_replaces_and_keeps_the_id(client: TestClient) -> None:
@@ -414,7 +416,7 @@ def test_put_json_replaces_data_by_id_and_by_path(client: TestClient) -> None:
 
     assert by_path.status_code == 200, by_path.text
     assert by_path.json()["id"] == record["id"]
-    assert client.get(f"/images/{record['id']}").json()["data"] == {"d": [1, 2]}
+    assert client.get(f"/images/{record['id']}", headers=READ).json()["data"] == {"d": [1, 2]}
 
 
 def test_put_json_errors(client: TestClient) -> None:
@@ -427,7 +429,7 @@ def test_put_json_errors(client: TestClient) -> None:
     assert_error(client.put(f"/images/{record['id']}", content=b"{oops", headers=as_json), 400)
     assert_error(client.put(f"/images/{record['id']}", json={"x": 1}, headers=READ), 403)
     assert_error(client.put(f"/images/{record['id']}", json={"x": 1}), 401)
-    assert client.get(f"/images/{record['id']}").json()["data"] == {"a": 1}
+    assert client.get(f"/images/{record['id']}", headers=READ).json()["data"] == {"a": 1}
 
 
 # A path that reaches PUT /images/{path} with a traversal in it is a malformed key: 400. The
@@ -482,7 +484,7 @@ def test_put_wrong_extension_and_non_image_are_400(client: TestClient) -> None:
 
 
 def test_get_unknown_id_is_404(client: TestClient) -> None:
-    assert_error(client.get("/images/999999"), 404)
+    assert_error(client.get("/images/999999", headers=READ), 404)
     assert_error(client.get("/images/999999/image"), 404)
 
 
@@ -499,7 +501,7 @@ def test_get_out_of_range_id_is_404_not_500(client: TestClient) -> None:
     """No record can have an id beyond the 32-bit column: an unknown id, which the README
     answers with 404 ("404 for unknown ids and routes")."""
     for ref in ("2147483648", "9223372036854775808", "100000000000000000000"):
-        response = client.get(f"/images/{ref}")
+        response = client.get(f"/images/{ref}", headers=READ)
 
         assert_error(response, 404)
         for method in ("PATCH", "PUT", "DELETE"):
@@ -512,7 +514,6 @@ def test_get_after_delete_is_404(client: TestClient) -> None:
     record = created(client)
     assert client.delete(f"/images/{record['id']}", headers=WRITE).status_code == 200
 
-    assert_error(client.get(f"/images/{record['id']}"), 404)
     assert_error(client.get(f"/images/{record['id']}", headers=READ), 404)
     assert_error(client.get(f"/images/{record['id']}/image", headers=READ), 404)
 
@@ -600,7 +601,7 @@ def test_patch_is_an_rfc7396_merge(client: TestClient) -> None:
     expected = {"a": {"c": 2, "e": 3, "deep": {"x": 1, "y": 2}}, "keep": True, "list": [3],
                 "new": {"m": 1}}
     assert response.json()["data"] == expected
-    assert client.get(f"/images/{record['id']}").json()["data"] == expected
+    assert client.get(f"/images/{record['id']}", headers=READ).json()["data"] == expected
 
 
 def test_patch_with_application_json_and_null_removing_a_missing_key(client: TestClient) -> None:
@@ -621,7 +622,7 @@ def test_patch_non_object_body_is_400(client: TestClient) -> None:
             **WRITE, "Content-Type": "application/merge-patch+json"})
 
         assert_error(response, 400)
-    assert client.get(f"/images/{record['id']}").json()["data"] == {"a": 1}
+    assert client.get(f"/images/{record['id']}", headers=READ).json()["data"] == {"a": 1}
 
 
 def test_patch_invalid_json_is_400(client: TestClient) -> None:
@@ -631,7 +632,7 @@ def test_patch_invalid_json_is_400(client: TestClient) -> None:
                             headers={**WRITE, "Content-Type": "application/json"})
 
     assert_error(response, 400, "JSON")
-    assert client.get(f"/images/{record['id']}").json()["data"] == {"a": 1}
+    assert client.get(f"/images/{record['id']}", headers=READ).json()["data"] == {"a": 1}
 
 
 def test_patch_errors(client: TestClient) -> None:
@@ -642,7 +643,7 @@ def test_patch_errors(client: TestClient) -> None:
     assert_error(client.patch("/images/abc", json={"a": 2}, headers=WRITE), 400)
     assert_error(client.patch(url, json={"a": 2}), 401)
     assert_error(client.patch(url, json={"a": 2}, headers=READ), 403)
-    assert client.get(url).json()["data"] == {"a": 1}
+    assert client.get(url, headers=READ).json()["data"] == {"a": 1}
 
 
 # ---------------------------------------------------------------------------- DELETE /images/{id}
@@ -658,13 +659,13 @@ def test_delete_removes_files_and_variants_and_leaves_a_tombstone(client: TestCl
     assert response.status_code == 200, response.text
     assert response.json() == {"id": record["id"], "_id": record["id"], "status": "deleted"}
     assert files_under(active_root(client)) == sorted([keep["file"], *keep["variants"]])
-    assert_error(client.get(f"/images/{record['id']}"), 404)
+    assert_error(client.get(f"/images/{record['id']}", headers=READ), 404)
     assert_error(client.get(f"/images/{record['id']}/image"), 404)
     tombstones = client.get("/images", params={"status": "deleted"}, headers=READ).json()
     assert [(r["id"], r["status"], r["file"]) for r in tombstones["items"]] == [
         (record["id"], "deleted", "gone/g.jpg")]
     assert tombstones["total"] == 1
-    listed = client.get("/images").json()
+    listed = client.get("/images", headers=READ).json()
     assert [r["id"] for r in listed["items"]] == [keep["id"]]
 
 
@@ -676,7 +677,7 @@ def test_delete_errors(client: TestClient) -> None:
     assert_error(client.delete(url, headers=READ), 403)
     assert_error(client.delete("/images/999999", headers=WRITE), 404)
     assert_error(client.delete("/images/abc", headers=WRITE), 400)
-    assert client.get(url).status_code == 200
+    assert client.get(url, headers=READ).status_code == 200
     assert client.delete(url, headers=WRITE).status_code == 200
     assert_error(client.delete(url, headers=WRITE), 404)
     assert_error(client.patch(url, json={"a": 1}, headers=WRITE), 404)
@@ -820,20 +821,23 @@ def test_fields_lists_data_keys_and_values(client: TestClient) -> None:
     created(client, path="f/3.jpg", data={"site": 1.5, "cam": {"model": "x"}, "ok": False})
     created(client, path="f/4.jpg", data={})
 
-    assert client.get("/images/fields").json() == ["cam", "ok", "site", "zeta"]
-    assert client.get("/images/fields/site").json() == [1.5, 4, "4"]
-    assert client.get("/images/fields/data.site").json() == [1.5, 4, "4"]
-    assert client.get("/images/fields/cam.model").json() == ["x", "y"]
-    assert client.get("/images/fields/ok").json() == [False, True]
-    assert client.get("/images/fields/zeta").json() == [None]
-    assert client.get("/images/fields/missing").json() == []
-    assert client.get("/images/fields", params={"data.ok": "true"}).json() == [
+    assert client.get("/images/fields", headers=READ).json() == ["cam", "ok", "site", "zeta"]
+    assert client.get("/images/fields/site", headers=READ).json() == [1.5, 4, "4"]
+    assert client.get("/images/fields/data.site", headers=READ).json() == [1.5, 4, "4"]
+    assert client.get("/images/fields/cam.model", headers=READ).json() == ["x", "y"]
+    assert client.get("/images/fields/ok", headers=READ).json() == [False, True]
+    assert client.get("/images/fields/zeta", headers=READ).json() == [None]
+    assert client.get("/images/fields/missing", headers=READ).json() == []
+    assert client.get("/images/fields", params={"data.ok": "true"}, headers=READ).json() == [
         "cam", "ok", "site"]
     assert client.get("/images/fields/cam.model",
-                      params={"file": "f/2"}).json() == ["y"]
+                      params={"file": "f/2"}, headers=READ).json() == ["y"]
 
 
-def test_fields_errors_and_visibility(client: TestClient) -> None:
+def test_fields_errors_and_visibility(
+        make_records_client: Callable[..., TestClient]) -> None:
+    """With PUBLIC_LISTING, callers without a key see the fields of published images only."""
+    client = make_records_client(PUBLIC_LISTING="true")
     created(client, data={"public": 1})
     incoming = incoming_record(client)
     client.patch(f"/images/{incoming['id']}", json={"secret": 1}, headers=WRITE)
@@ -998,7 +1002,7 @@ def test_import_again_updates_in_place(client: TestClient) -> None:
     assert response.status_code == 200, response.text
     assert (response.json()["created"], response.json()["updated"]) == (0, 3)
     assert {e["result"] for e in response.json()["entries"]} == {"updated"}
-    assert client.get(f"/images/{records[0]['id']}").json()["data"]["site"] == 4
+    assert client.get(f"/images/{records[0]['id']}", headers=READ).json()["data"]["site"] == 4
     assert [r["id"] for r in all_records(client)] == sorted(r["id"] for r in records)
 
 
@@ -1036,7 +1040,7 @@ def test_import_reports_failed_entries_per_entry(client: TestClient) -> None:
     assert results["conflict/c.jpg"]["result"] == "failed"
     assert results["conflict/c.jpg"]["message"]
     assert [r["file"] for r in all_records(client)] == ["taken/by-other.jpg", "ok/a.jpg"]
-    assert client.get("/images/500").json()["data"] == {"k": 1}
+    assert client.get("/images/500", headers=READ).json()["data"] == {"k": 1}
 
 
 def zeros_bomb() -> list[tuple[str | zipfile.ZipInfo, bytes]]:
@@ -1135,7 +1139,10 @@ def test_import_needs_write(client: TestClient) -> None:
 # ---------------------------------------------------------------------------- access rules
 
 
-def test_anonymous_sees_only_active_images(client: TestClient) -> None:
+def test_anonymous_sees_only_active_images(
+        make_records_client: Callable[..., TestClient]) -> None:
+    """With PUBLIC_LISTING, callers without a key list and read published records only."""
+    client = make_records_client(PUBLIC_LISTING="true")
     active = created(client, path="pub/a.jpg")
     incoming = incoming_record(client)
     gone = created(client, path="pub/gone.jpg")

@@ -37,9 +37,10 @@ CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conform
 """Left out on purpose (each found only what the API means to do):
 positive_data_acceptance: a schema-valid body is not always a valid request, e.g. random bytes
     in the `image` or `archive` field (400 by design), or a bulk PATCH/DELETE without a filter.
-ignored_auth, missing_required_header: reads are public (anonymous callers see active images),
-    though the document lists the bearer scheme as their security requirement (FastAPI does so
-    for HTTPBearer(auto_error=False)); an optional scheme would be `security: [{}, {...}]`.
+ignored_auth, missing_required_header: published images are public (and, with
+    PUBLIC_LISTING, their records), though the document lists the bearer scheme as their
+    security requirement (FastAPI does so for HTTPBearer(auto_error=False)); an optional scheme
+    would be `security: [{}, {...}]`.
 unsupported_method: /ping also answers POST and HEAD, undocumented on purpose (c2corg clients),
     and PATCH /images/{record_id} shares its URL shape with PUT /images/{ref}.
 The stateful checks (use_after_free, ensure_resource_availability) need links, which the

@@ -9,13 +9,18 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import re2
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, ExceptionContext, create_engine, event, text
 from sqlalchemy.engine import make_url
 
+from imagehost.errors import CatalogUnavailable
+
 _ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
+CONNECT_TIMEOUT = 5
+"""Seconds to wait for the database server to accept a connection."""
 
 
 def create_catalog_engine(url: str) -> Engine:
@@ -23,8 +28,11 @@ def create_catalog_engine(url: str) -> Engine:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10,
-                             json_serializer=_json_dumps)
+        engine = create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                               json_serializer=_json_dumps,
+                               connect_args={"connect_timeout": CONNECT_TIMEOUT})
+        event.listen(engine, "handle_error", _unavailable)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     # SQLite's JSON paths compare raw text: keys must be stored as written, not \u-escaped
@@ -32,6 +40,16 @@ def create_catalog_engine(url: str) -> Engine:
                            json_serializer=_json_dumps)
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _unavailable(context: ExceptionContext) -> None:
+    """A database that is down or drops connections is a 503 the client may retry, not a
+    500: OperationalError is what the driver raises for those."""
+    if context.is_disconnect or isinstance(context.original_exception,
+                                           psycopg.OperationalError):
+        reason = str(context.original_exception).strip().splitlines()
+        raise CatalogUnavailable(reason[0] if reason else "no connection") \
+            from context.original_exception
 
 
 def _json_dumps(value: object) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import sessionmaker
@@ -43,6 +43,12 @@ class JobCatalog:
             session.add(job)
             session.flush()
             return job
+
+    def delete(self, job_id: int) -> None:
+        """Forget a run and its items."""
+        with self._sessions.begin() as session:
+            session.execute(delete(JobItem).where(JobItem.job_id == job_id))
+            session.execute(delete(JobRecord).where(JobRecord.id == job_id))
 
     def get(self, job_id: int) -> JobRecord | None:
         with self._sessions() as session:

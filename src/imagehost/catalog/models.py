@@ -114,3 +114,36 @@ class JobItem(Base):
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PendingWrite(Base):
+    """An image being written: its objects go to a store before its row is saved, so a
+    process killed in between leaves objects no row owns; this intent names them."""
+
+    __tablename__ = "pending_writes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(1024))
+    store: Mapped[str] = mapped_column(String(16))
+    objects: Mapped[list[str]] = mapped_column(JSONDocument)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class DerivedObject(Base):
+    """A derived image in the cache store, for its size bound (LRU across instances)."""
+
+    __tablename__ = "derived_objects"
+
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    record_id: Mapped[int] = mapped_column(Integer, index=True)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    last_used: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class DerivedUsage(Base):
+    """One row: the bytes of every derived object, kept with them in each transaction."""
+
+    __tablename__ = "derived_usage"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bytes: Mapped[int] = mapped_column(BigInteger)

@@ -41,6 +41,7 @@ def run(job: JobRecord, kind: JobKind, ctx: ServiceContext, *, concurrency: int,
 
 def dry_run(kind: JobKind, params: dict[str, Any], ctx: ServiceContext) -> JobCounts:
     """Decide every item without writing anything (and without recording a job)."""
+    kind.check(params, ctx)
     found = {state: 0 for state in ItemState}
     for key in listed_keys(kind, params, ctx):
         try:

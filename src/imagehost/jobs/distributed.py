@@ -18,7 +18,7 @@ from celery import Celery
 from imagehost.catalog.jobs import JobCounts
 from imagehost.catalog.models import ItemState, JobRecord, JobState
 from imagehost.jobs.progress import JobProgress
-from imagehost.jobs.runner import finish
+from imagehost.jobs.runner import finish, interrupted
 from imagehost.service.context import ServiceContext
 
 log = logging.getLogger("imagehost.jobs")
@@ -63,7 +63,7 @@ def run_distributed(job: JobRecord, ctx: ServiceContext, *, broker: str,
                             job.id, stall_seconds, _queue_pending(app, job.id, ctx))
                 last_change = time.monotonic()
     except BaseException:
-        ctx.jobs.set_state(job.id, JobState.INTERRUPTED)
+        interrupted(job.id, ctx)
         raise
     finally:
         app.close()

@@ -12,6 +12,11 @@ from imagehost.service.context import ServiceContext
 class JobKind(Protocol):
     name: str
 
+    def check(self, params: dict[str, Any], ctx: ServiceContext) -> None:
+        """Refuse parameters or settings that cannot work, with a one-line ConfigError,
+        before any job row exists."""
+        ...
+
     def list_keys(self, params: dict[str, Any], ctx: ServiceContext) -> Iterator[str]:
         """Every item key, streamed (never the whole list in memory)."""
         ...

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from imagehost.catalog.models import ImageStatus, ItemState
 from imagehost.errors import ConfigError
@@ -39,15 +41,36 @@ class MigrateJob:
             self._source = build_source(ctx.settings)
         return self._source
 
+    def check(self, params: dict[str, Any], ctx: ServiceContext) -> None:
+        self.source(ctx)
+        if params.get("key"):
+            return
+        url = ctx.settings.v5_database_url
+        if not url:
+            raise ConfigError("V5_DATABASE_URL is not set: migrate lists the v5 images from "
+                              "that database; set it (postgresql://user:password@host/db) "
+                              "or give --key")
+        engine = _v5_engine(url)
+        try:
+            with engine.connect() as connection:
+                connection.execute(_PAGE["ASC"], {"after": 0, "size": 1})
+        except DBAPIError as exc:
+            shown = make_url(url).render_as_string(hide_password=True)
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            raise ConfigError(f"V5_DATABASE_URL={shown}: cannot read app_images_archives "
+                              f"({reason}); start that database, or correct "
+                              "V5_DATABASE_URL") from None
+        finally:
+            engine.dispose()
+
     def list_keys(self, params: dict[str, Any], ctx: ServiceContext) -> Iterator[str]:
         if params.get("key"):
             yield params["key"]
             return
         url = ctx.settings.v5_database_url
-        if not url:
-            raise ConfigError("V5_DATABASE_URL is required for migrate.")
+        assert url, "checked by check()"
         order = params.get("order") or ctx.settings.v5_order
-        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        engine = _v5_engine(url)
         after = 0 if order == "ASC" else 2**62
         try:
             while True:
@@ -89,6 +112,14 @@ class MigrateJob:
             catalog_stored_image(ctx, key, ctx.stores.active.get(key), ImageStatus.ACTIVE,
                                  datetime.now(UTC))
         return ItemState.DONE
+
+
+def _v5_engine(url: str) -> Engine:
+    try:
+        return create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"V5_DATABASE_URL={url!r}: not a usable database URL ({exc}); "
+                          "e.g. postgresql://user:password@host/c2corg") from None
 
 
 def v5_key(filename: str, has_svg: bool) -> str:

@@ -25,6 +25,9 @@ STORE_ROLES = {"incoming": ImageStatus.INCOMING, "active": ImageStatus.ACTIVE}
 class ReindexJob:
     name = "reindex"
 
+    def check(self, params: dict[str, Any], ctx: ServiceContext) -> None:
+        """Nothing to refuse: every store and the catalog are already connected."""
+
     def list_keys(self, params: dict[str, Any], ctx: ServiceContext) -> Iterator[str]:
         suffixes = tuple(spec.suffix for spec in ctx.policy.specs)
         for role in STORE_ROLES:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from imagehost.catalog.filters import RecordFilter
 from imagehost.catalog.models import ImageStatus, ItemState
+from imagehost.jobs.options import time_option
 from imagehost.service.context import ServiceContext
 from imagehost.service.naming import ORIGINAL_KEY
 from imagehost.service.processing import process_original
@@ -16,6 +16,10 @@ from imagehost.service.storing import store_all
 
 class ResizeJob:
     name = "resize"
+
+    def check(self, params: dict[str, Any], ctx: ServiceContext) -> None:
+        for option in ("since", "until"):
+            time_option(params, option)
 
     def list_keys(self, params: dict[str, Any], ctx: ServiceContext) -> Iterator[str]:
         if params.get("key"):
@@ -29,7 +33,8 @@ class ResizeJob:
             return
         record_filter = RecordFilter(
             statuses=(ImageStatus.ACTIVE.value,), file_prefix=prefix or None,
-            published_from=_time(params.get("since")), published_to=_time(params.get("until")))
+            published_from=time_option(params, "since"),
+            published_to=time_option(params, "until"))
         for record in ctx.records.iterate(record_filter):
             yield record.key
 
@@ -45,10 +50,3 @@ class ResizeJob:
                    if not only or variant.suffix in only]
         store_all(ctx.stores.active, objects)
         return ItemState.DONE
-
-
-def _time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

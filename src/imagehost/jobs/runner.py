@@ -21,6 +21,7 @@ BATCH = 500
 
 
 def start_job(kind: JobKind, params: dict[str, Any], ctx: ServiceContext) -> JobRecord:
+    kind.check(params, ctx)
     return ctx.jobs.create(kind.name, params)
 
 
@@ -57,9 +58,17 @@ def run_local(job: JobRecord, kind: JobKind, ctx: ServiceContext, *, concurrency
         progress.set_total(counts.total, counts.finished)
         _process_pending(job, kind, ctx, concurrency, progress)
     except BaseException:
-        ctx.jobs.set_state(job.id, JobState.INTERRUPTED)
+        interrupted(job.id, ctx)
         raise
     return finish(job.id, ctx)
+
+
+def interrupted(job_id: int, ctx: ServiceContext) -> None:
+    """A run stopped: resumable if it listed something, else no trace of it is kept."""
+    if ctx.jobs.counts(job_id).total:
+        ctx.jobs.set_state(job_id, JobState.INTERRUPTED)
+    else:
+        ctx.jobs.delete(job_id)
 
 
 def finish(job_id: int, ctx: ServiceContext) -> JobCounts:

@@ -31,6 +31,9 @@ class TransferJob:
             self._targets[path] = build_stores_for(load_settings({}, Path(path)))
         return self._targets[path]
 
+    def check(self, params: dict[str, Any], ctx: ServiceContext) -> None:
+        self.target(params)
+
     def list_keys(self, params: dict[str, Any], ctx: ServiceContext) -> Iterator[str]:
         for role in params.get("roles") or ROLES:
             for info in ctx.stores.named()[role].list(params.get("prefix") or ""):

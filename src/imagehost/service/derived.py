@@ -46,6 +46,10 @@ class ImageRequest:
     accept: str = ""
     if_none_match: str = ""
     caller: Caller = ANONYMOUS
+    client: str = ""
+    """Who RATE_LIMIT_RENDERS counts a render against (rate_limits.client_of)."""
+    base_url: str = ""
+    """scheme://host[:port] the client reached (for temporary URLs without SERVICE_URL)."""
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,7 @@ async def serve_derived(ctx: ServiceContext, request: ImageRequest, *,
         generation = ctx.record_cache.generation
         record = await ctx.pool.run(get_record, ctx, request.record_id)
         ctx.record_cache.put(record, read_at=generation)
-    if record.status != ImageStatus.ACTIVE.value:
-        request.caller.require("read")
+    request.caller.require_image(published=record.status == ImageStatus.ACTIVE.value)
     params = checked_params(ctx, record.id, request.params)
     names = {k for k, _ in params}
     if memory_only and (not names or not _NOT_DERIVED.isdisjoint(names)):
@@ -109,11 +112,16 @@ async def serve_derived(ctx: ServiceContext, request: ImageRequest, *,
         return ImageAnswer(json=await ctx.pool.run(image_metadata, ctx, record))
     if url:
         return ImageAnswer(json=await ctx.pool.run(temporary_url, ctx, record,
-                                                   plan.derivation))
+                                                   plan.derivation, request.base_url))
     answer = _answer_without_work(ctx, plan, request.if_none_match)
     if answer is not None or memory_only:
         return answer
     leader = not ctx.single_flight.pending(plan.key)
+    if leader and (wait := ctx.rate_limits.renders.wait(request.client)):
+        answer = await _answer_from_cache(ctx, plan)
+        if answer is None:
+            raise ctx.rate_limits.renders.refusal(wait)
+        return answer
     derived: DerivedImage = await ctx.single_flight.run(
         plan.key, lambda: ctx.pool.run(derive_image, ctx, record, plan.derivation))
     origin = derived.source.split(" ", 1)[0] if leader else "coalesced"
@@ -209,17 +217,20 @@ def image_metadata(ctx: ServiceContext, record: ImageRecord) -> dict[str, Any]:
     return meta
 
 
-def temporary_url(ctx: ServiceContext, record: ImageRecord,
-                  derivation: Derivation) -> dict[str, Any]:
-    """A temporary URL of the derived object in the cache store (rendered first if needed)."""
+def temporary_url(ctx: ServiceContext, record: ImageRecord, derivation: Derivation,
+                  base_url: str = "") -> dict[str, Any]:
+    """A temporary URL of the derived object in the cache store (rendered first if needed);
+    a root-relative one (the local store without SERVICE_URL) is put on `base_url`."""
     derived = derive_image(ctx, record, derivation)
     store = ctx.cache.store
     if not store.exists(derived.key):
-        store.put(derived.key, derived.data, derived.content_type)
+        ctx.cache.put_in_store(derived.key, derived.data)
     lifetime = ctx.settings.signed_url_lifetime
     expires = datetime.fromtimestamp(int(time.time() + lifetime), UTC)
-    return {"url": store.signed_url(derived.key, lifetime), "expires": expires.isoformat(),
-            "etag": etag_of(derived.key)}
+    url = store.signed_url(derived.key, lifetime)
+    if url.startswith("/"):
+        url = base_url.rstrip("/") + url
+    return {"url": url, "expires": expires.isoformat(), "etag": etag_of(derived.key)}
 
 
 def choose_source(ctx: ServiceContext, record: ImageRecord, derivation: Derivation) -> str:
@@ -294,6 +305,17 @@ def _answer_without_work(ctx: ServiceContext, plan: DerivedPlan,
         return None
     return ImageAnswer(headers={**plan.headers, "X-Imagehost-Source": "memory"}, body=data,
                        content_type=plan.derivation.content_type, source="memory")
+
+
+async def _answer_from_cache(ctx: ServiceContext, plan: DerivedPlan) -> ImageAnswer | None:
+    """The bytes from the disk or store tier, for a client out of renders: a hit never
+    counts."""
+    cached = await ctx.pool.run(ctx.cache.get, plan.key)
+    if cached is None:
+        return None
+    data, tier = cached
+    return ImageAnswer(headers={**plan.headers, "X-Imagehost-Source": tier}, body=data,
+                       content_type=plan.derivation.content_type, source=tier)
 
 
 def _cache_control(record: ImageRecord, public: str) -> str:

@@ -4,6 +4,7 @@ listed and changed through the filter language."""
 from __future__ import annotations
 
 import json
+import math
 import posixpath
 from collections.abc import Iterable
 from dataclasses import replace
@@ -29,6 +30,7 @@ from imagehost.service.naming import new_image_key
 from imagehost.service.processing import process_upload
 from imagehost.service.storing import StoredImage, store_image
 from imagehost.storage.keys import validate_key
+from imagehost.values import MAX_JSON_DEPTH
 
 __all__ = ["FILTER_HELP"]
 MAX_DATA_BYTES = 256 * 1024
@@ -78,7 +80,7 @@ def check_record_path(path: str, fmt: ImageFormat) -> str:
 def check_data(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequest("data must be a JSON object.")
-    _check_strings(data)
+    _check_values(data)
     if len(json.dumps(data)) > MAX_DATA_BYTES:
         raise BadRequest(f"data is larger than {MAX_DATA_BYTES} bytes of JSON.")
     return data
@@ -92,10 +94,11 @@ def get_record(ctx: ServiceContext, record_id: int) -> ImageRecord:
 
 
 def readable_record(ctx: ServiceContext, record_id: int, caller: Caller) -> ImageRecord:
-    """A record the caller may read: active ones are public, others need `read`."""
+    """A record the caller may read (Caller.require_records). A caller who may read no
+    record learns nothing, not even which ids exist."""
+    caller.require_records(published_only=True)
     record = get_record(ctx, record_id)
-    if record.status != ImageStatus.ACTIVE.value:
-        caller.require("read")
+    caller.require_records(published_only=record.status == ImageStatus.ACTIVE.value)
     return record
 
 
@@ -169,17 +172,16 @@ def bulk_filter(params: Params) -> RecordFilter:
 
 def visible_query(params: Params, caller: Caller, *,
                   extra_reserved: tuple[str, ...] = ()) -> RecordQuery:
-    """Parse the filters; anonymous callers see active images only."""
+    """Parse the filters, for a caller who may read records (Caller.require_records): by
+    default of incoming and active images; without the read scope, of active ones only."""
     query = parse_query(params, extra_reserved)
     statuses = query.filter.statuses
-    if caller.anonymous:
-        if statuses not in (None, (ImageStatus.ACTIVE.value,)):
-            caller.require("read")
-        statuses = (ImageStatus.ACTIVE.value,)
+    published = (ImageStatus.ACTIVE.value,)
+    caller.require_records(published_only=statuses in (None, published))
+    if not caller.can("read"):
+        statuses = published
     elif statuses is None:
         statuses = (ImageStatus.INCOMING.value, ImageStatus.ACTIVE.value)
-    else:
-        caller.require("read")
     return replace(query, filter=replace(query.filter, statuses=statuses))
 
 
@@ -242,18 +244,25 @@ def _live(record_filter: RecordFilter) -> RecordFilter:
     return replace(record_filter, statuses=(ImageStatus.INCOMING.value, ImageStatus.ACTIVE.value))
 
 
-def _check_strings(value: Any) -> None:
-    """Every database must store what it is given: no NUL (PostgreSQL's JSONB refuses it) and
-    no lone surrogate (not UTF-8) in keys or values."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_string(key)
-            _check_strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            _check_strings(item)
-    elif isinstance(value, str):
-        _check_string(value)
+def _check_values(data: dict[str, Any]) -> None:
+    """Every database must store what it is given, and read it back as JSON: no NUL
+    (PostgreSQL's JSONB refuses it) and no lone surrogate (not UTF-8) in keys or values, no
+    NaN or infinity, and nesting at most MAX_JSON_DEPTH deep (walked without recursion)."""
+    pending: list[tuple[Any, int]] = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise BadRequest(f"data is nested deeper than {MAX_JSON_DEPTH} levels.")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    _check_string(key)
+                pending.append((item, depth + 1))
+        elif isinstance(value, str):
+            _check_string(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise BadRequest(f"data numbers must be finite, not {value}.")
 
 
 def _check_string(text: str) -> None:

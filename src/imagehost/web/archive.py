@@ -33,18 +33,19 @@ async def export(request: Request, ctx: ContextDep, caller: CallerDep, status: P
 
 
 @router.post("/import", response_model=ImportReport,
-             responses=error_responses(400, 401, 403, 413, 503))
+             responses=error_responses(400, 401, 403, 413, 429, 503))
 async def import_(ctx: ContextDep, _: WriterDep,
                   archive: Annotated[UploadFile, File(description="A zip as /export makes.")],
                   data: Annotated[str | None, Form(
                       description="JSON object merged into every imported record's data.")]
                   = None,
-                  json: Annotated[str | None, Form(description="Alias of data.")] = None,
+                  json_field: Annotated[str | None, Form(alias="json",
+                                                         description="Alias of data.")] = None,
                   ) -> ImportReport:
     """Upsert every image of the archive by file, keeping the manifest's ids, times and data.
     The manifest is imagehost's manifest.json or the storage microservice's
     mongodb_data.json. A refused archive (unsafe names, zip bombs, non-image entries) writes
     nothing."""
-    given = json if json is not None else data
+    given = json_field if json_field is not None else data
     user_data = data_field(given) if given else {}
     return await ctx.pool.run(import_archive, ctx, archive.file, user_data)

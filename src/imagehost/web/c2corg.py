@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, BinaryIO
 
@@ -17,6 +16,7 @@ from imagehost.service.deletion import delete_keys
 from imagehost.service.editing import recrop_image, rotate_image
 from imagehost.service.publishing import publish_image
 from imagehost.service.uploads import UploadResult, upload_image
+from imagehost.values import InvalidValue, parse_json
 from imagehost.web.schemas import error_responses
 from imagehost.web.state import ContextDep, MetricsDep
 
@@ -44,7 +44,7 @@ async def ping() -> str:
 
 
 @router.post("/upload", response_model=UploadResponse,
-             responses=error_responses(400, 413, 503))
+             responses=error_responses(400, 413, 429, 503))
 async def upload(ctx: ContextDep, metrics: MetricsDep,
                  file: Annotated[UploadFile, File()]) -> UploadResponse:
     """Store an image in incoming with its variants; answers its new key."""
@@ -83,9 +83,9 @@ async def fields(request: Request) -> Fields:
 
 def _json_fields(body: bytes) -> dict[str, list[str]]:
     try:
-        document = json.loads(body)
-    except ValueError:
-        raise BadRequest("The body is not valid JSON.") from None
+        document = parse_json(body)
+    except InvalidValue as exc:
+        raise BadRequest(f"The body is {exc}.") from None
     if not isinstance(document, dict):
         raise BadRequest("The JSON body must be an object of fields.")
     values: dict[str, list[str]] = {}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from imagehost.service.derived import ImageAnswer, ImageRequest, serve_derived
-from imagehost.web.auth import CallerDep
+from imagehost.web.auth import CallerDep, rate_client
 from imagehost.web.metrics import Metrics
 from imagehost.web.schemas import RecordId, error_responses
 from imagehost.web.state import ContextDep, MetricsDep
@@ -19,7 +19,7 @@ IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
                       "application/json": {"schema": {"type": "object"}}},
           "description": "The image bytes; JSON for meta=true and url=true."},
     304: {"description": "Not modified (If-None-Match)."},
-    **error_responses(400, 401, 403, 404, 413, 503)}
+    **error_responses(400, 401, 403, 404, 413, 429, 503)}
 _QUERY = ("w", "h", "xsize", "ysize", "fit", "enlarge", "gravity", "thumbnail", "format", "kind",
           "quality", "meta", "url", "variant", "preset", "sig", "expires")
 # Documented here and read from request.query_params: declared Query parameters cost a
@@ -42,9 +42,12 @@ async def image(record_id: RecordId, request: Request, ctx: ContextDep, metrics:
     kind: jpeg, png, webp, avif, gif, auto), `quality`: a derived image. `meta=true`: JSON
     metadata of the original. `url=true`: JSON {url, expires} of the derived object in the
     cache store. With URL_SIGNING_KEY set, all but variant and preset requests need `sig`."""
+    client = (rate_client(ctx.settings, request.headers.get("authorization"), request.client)
+              if ctx.rate_limits.renders.enabled else "")
     answer = await serve_derived(ctx, ImageRequest(
         record_id, request.query_params.multi_items(), request.headers.get("accept", ""),
-        request.headers.get("if-none-match", ""), caller))
+        request.headers.get("if-none-match", ""), caller, client,
+        f"{request.url.scheme}://{request.url.netloc}"))
     assert answer is not None
     return image_response(answer, metrics)
 

@@ -46,6 +46,7 @@ class DerivedHitMiddleware:
             await self.app(scope, receive, send)
             return
         scope["route"] = self.route
+        scope["path_params"] = {"record_id": request.record_id}
         await image_response(answer, self.metrics)(scope, receive, send)
 
     def _request(self, scope: Scope) -> ImageRequest | None:

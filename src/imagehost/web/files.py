@@ -41,5 +41,7 @@ def _response(stored: StoredFile) -> Response:
     if stored.redirect is not None:
         return RedirectResponse(stored.redirect, status_code=302)
     assert stored.path is not None
-    return FileResponse(stored.path, media_type=stored.content_type,
+    # what is not an image is downloaded, never rendered in this origin
+    attachment = None if stored.content_type.startswith("image/") else stored.path.name
+    return FileResponse(stored.path, media_type=stored.content_type, filename=attachment,
                         headers={"Cache-Control": stored.cache_control})

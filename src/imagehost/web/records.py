@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from datetime import datetime
 from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -28,6 +26,7 @@ from imagehost.service.records import (
     store_record,
     upload_path,
 )
+from imagehost.values import InvalidValue, parse_datetime, parse_json
 from imagehost.web.auth import CallerDep, WriterDep
 from imagehost.web.schemas import (
     DeletedRecord,
@@ -114,7 +113,7 @@ async def data_field_values(name: str, request: Request, ctx: ContextDep,
 
 
 @router.post("", status_code=201, response_model=Record, openapi_extra=UPLOAD_BODY,
-             responses=error_responses(400, 401, 403, 409, 413, 503))
+             responses=error_responses(400, 401, 403, 409, 413, 429, 503))
 async def create_image(request: Request, ctx: ContextDep, _: WriterDep) -> dict[str, Any]:
     """Upload an image with its data (processed, limited and given variants like /upload)
     and publish it; an existing path is replaced, keeping its id."""
@@ -140,7 +139,7 @@ async def patch_image(record_id: RecordId, request: Request, ctx: ContextDep,
 
 @router.put("/{ref:path}", response_model=Record, openapi_extra=PUT_BODY,
             responses={201: {"model": Record, "description": "Created at that path."},
-                       **error_responses(400, 401, 403, 404, 409, 413, 503)})
+                       **error_responses(400, 401, 403, 404, 409, 413, 429, 503)})
 async def put_image(ref: str, request: Request, ctx: ContextDep, _: WriterDep) -> Response:
     """With a JSON body, replace the data of the record `ref` (an id or a path). With an
     image (raw body or multipart), store it at the path `ref`, replacing what is there."""
@@ -153,7 +152,7 @@ async def put_image(ref: str, request: Request, ctx: ContextDep, _: WriterDep) -
 
 @router.post("/{ref:path}", response_model=Record, openapi_extra=PUT_BODY,
              responses={201: {"model": Record, "description": "Created at that path."},
-                        **error_responses(400, 401, 403, 409, 413, 503)})
+                        **error_responses(400, 401, 403, 409, 413, 429, 503)})
 async def store_at_path(ref: str, request: Request, ctx: ContextDep, _: WriterDep) -> Response:
     """Store the image (raw body or multipart) at the path `ref`, replacing what is there
     (the image repository's upload; PUT does the same)."""
@@ -223,18 +222,18 @@ async def _form_upload(request: Request) -> dict[str, Any]:
     raw_time = form.get("time")
     if isinstance(raw_time, str) and raw_time:
         try:
-            upload["time"] = datetime.fromisoformat(raw_time.replace("Z", "+00:00"))
-        except ValueError:
-            raise BadRequest(f"time {raw_time!r} is not an ISO 8601 date or time.") from None
+            upload["time"] = parse_datetime(raw_time)
+        except InvalidValue as exc:
+            raise BadRequest(f"Field 'time': {exc}.") from None
     return upload
 
 
 def data_field(raw: str) -> dict[str, Any]:
     """A form field holding the data as a JSON object."""
     try:
-        value = json.loads(raw)
-    except ValueError:
-        raise BadRequest("The data field is not valid JSON.") from None
+        value = parse_json(raw)
+    except InvalidValue as exc:
+        raise BadRequest(f"The data field is {exc}.") from None
     if not isinstance(value, dict):
         raise BadRequest("The data field must be a JSON object.")
     return value
@@ -243,9 +242,9 @@ def data_field(raw: str) -> dict[str, Any]:
 async def _json_body(request: Request) -> Any:
     body = await request.body()
     try:
-        return json.loads(body)
-    except ValueError:
-        raise BadRequest("The body is not valid JSON.") from None
+        return parse_json(body)
+    except InvalidValue as exc:
+        raise BadRequest(f"The body is {exc}.") from None
 
 
 def _chunks(spool: IO[bytes]) -> Iterator[bytes]:

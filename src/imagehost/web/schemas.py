@@ -21,7 +21,9 @@ class ErrorBody(BaseModel):
 _ERROR_TEXT = {400: "Malformed request", 401: "No API key, or an unknown one",
                403: "Wrong secret, or a key lacking the scope", 404: "Not found",
                405: "Method not allowed", 409: "Conflicts with an existing image",
-               413: "Over a configured limit", 503: "Busy (Retry-After) or a store is down"}
+               413: "Over a configured limit",
+               429: "Over the client's rate limit (Retry-After)",
+               503: "Busy (Retry-After) or a store is down"}
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
