@@ -1,27 +1,31 @@
-"""Record list and filter latency on SQLite and PostgreSQL, with and without a JSON index.
+"""Record list and filter latency at 1 000 000 records on SQLite and PostgreSQL, before and
+after the listing index, the per-status counts and the expression indexes of INDEXED_KEYS.
 
 A fresh database per backend (SQLite: a file in a temporary directory; PostgreSQL: a dedicated
 database `bench_records` created on the server of DATABASE_URL and dropped afterwards) is
-migrated with the service's own migrations and filled with generated records (SQLAlchemy Core
-bulk insert, not the HTTP API). Every query then goes through the service's code path,
-`RecordCatalog.page(parse_query(pairs))` (or `data_keys` / `data_values`), once as a warm-up
-and `--repeat` times timed; the table gives the median and p95 in milliseconds and the result
-counts, and the result rows are compared across variants.
+migrated with the service's own migrations and filled with generated records straight into
+the table (SQLite: executemany of the columns' own bind values; PostgreSQL: COPY), not through
+uploads. Every query then goes through the service's code path,
+`RecordCatalog.page(parse_query(pairs))` with the statuses a reader of `GET /images` sees
+(incoming and active), once as a warm-up and `--repeat` times timed; the table gives the
+median and p95 in milliseconds and the result counts, and the results are compared across
+variants.
 
-Variants:
-  * sqlite: the migrated schema (no index on data; SQLite has no general JSON index);
-  * sqlite with an expression index on `json_extract(data, '$."site"')`, timed only if
-    EXPLAIN QUERY PLAN shows that the SQL the catalog compiles can use it;
-  * postgresql with the GIN index `ix_images_data` (migration 0002, `jsonb_path_ops`);
-  * postgresql after `DROP INDEX ix_images_data`.
+Variants, on each backend:
+  * before: no index on (status, created_at, id) (dropped after migrating), every total
+    counted (the bench-only `CountingCatalog`, as the catalog did before `image_counts`), no
+    expression index on data keys (PostgreSQL keeps its GIN index on data);
+  * after: the schema as migrated, then `imagehost index --apply`'s code path
+    (`DataIndexes.create`) for INDEXED_KEYS = site, temp, plot.zone, which also runs ANALYZE.
 
-Run: `.venv/bin/python bench/records.py --help` (PostgreSQL: `eval "$(scripts/services/all.sh
-start)"` first, which sets DATABASE_URL; without it PostgreSQL is skipped).
+Run: `.venv/bin/python bench/records.py --help` (PostgreSQL: DATABASE_URL must name a server,
+e.g. `set -a && . /tmp/services.env && set +a`; without it PostgreSQL is skipped).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sqlite3
@@ -35,37 +39,30 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Engine,
-    create_engine,
-    event,
-    func,
-    insert,
-    literal_column,
-    text,
-)
+from sqlalchemy import ColumnElement, Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from imagehost.catalog.data_indexes import DataIndexes
 from imagehost.catalog.database import create_catalog_engine, migrate
-from imagehost.catalog.filters import (
-    MAX_LIMIT,
-    RecordFilter,
-    encode_cursor,
-    parse_query,
-)
+from imagehost.catalog.filters import RecordFilter, encode_cursor, parse_query
 from imagehost.catalog.models import ImageRecord
 from imagehost.catalog.records import RecordCatalog
 
-RECORDS = 100_000
-REPEAT = 7
+RECORDS = 1_000_000
+REPEAT = 20
+REPEAT_BEFORE = 5
 SEED = 2024
-BATCH = 5_000
+BATCH = 20_000
 LIMIT = 100
-SLOW_MS = 1_000.0
+TARGET_MS = 50.0
 PG_DATABASE = "bench_records"
 BACKENDS = ("sqlite", "postgresql", "all")
+INDEXED_KEYS = ("site", "temp", "plot.zone")
+LISTING_INDEX = "ix_images_status_created_at"
+LIVE = ("status", "incoming,active")
+"""What GET /images adds for a reader who names no status."""
 
 SITES = tuple(f"site-{n}" for n in range(1, 201))
 CAMERAS = tuple(f"cam{k}" for k in range(1, 9))
@@ -75,21 +72,18 @@ SIZES = ((6000, 4000), (4000, 6000), (4000, 3000), (3000, 4000))
 START = datetime(2024, 1, 1, tzinfo=UTC)
 YEAR = timedelta(days=365)
 
-SITE_INDEX = "ix_bench_site"
-SITE_INDEX_SQL = f"""CREATE INDEX {SITE_INDEX} ON images (json_extract(data, '$."site"'))"""
-PG_INDEX = "ix_images_data"
-EXPLAINED = "data.site=site-17"
-"""The query whose plans are shown for every variant (selective equality on one key)."""
-SITE_QUERIES = ("data.site=site-17", "data.ok=true&data.site__in=site-1,site-2")
-"""The queries an index on data.site could serve."""
+EQUALITY = "data.site=site-17"
+RANGE = "data.temp__gt=39"
+TARGETS = (EQUALITY, RANGE, "data.site__gt=site-98")
+"""The first pages the 50 ms target is about: equality and ranges on indexed keys."""
 
 Pairs = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a query returned: the filter's total, the rows on the page, and the page itself
-    (ids, or keys / values) to compare variants."""
+    """What a query returned: the total, the rows on the page, and the page itself (ids, or
+    keys / values) to compare variants."""
 
     total: int
     rows: int
@@ -102,7 +96,8 @@ class Timing:
     p95_ms: float
     outcome: Outcome
     count_ms: float | None = None
-    """Median time of page()'s `SELECT count(*)` statement (part of median_ms)."""
+    """Median time of page()'s `SELECT count(*)` statement (part of median_ms); None when
+    the total was read from image_counts."""
 
 
 @dataclass
@@ -155,24 +150,42 @@ def generate_records(count: int, seed: int) -> Iterator[dict[str, Any]]:
         }
 
 
-def chunks(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+COLUMNS = ("key", "status", "format", "width", "height", "bytes", "sha256", "variants", "data",
+           "created_at", "published_at", "deleted_at")
 
 
 def load(engine: Engine, count: int, seed: int) -> float:
-    """Bulk insert (executemany in batches of BATCH); returns seconds."""
+    """Insert the records straight into the table; returns seconds. SQLite: executemany in
+    batches, each value through its column's bind processing (the stored form the service
+    writes); PostgreSQL: one COPY."""
     started = time.perf_counter()
-    statement = insert(ImageRecord.__table__)
-    with engine.begin() as connection:
-        for batch in chunks(generate_records(count, seed), BATCH):
-            connection.execute(statement, batch)
+    records = generate_records(count, seed)
+    names = ", ".join(COLUMNS)
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if engine.dialect.name == "postgresql":
+            with cursor.copy(f"COPY images ({names}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+                for record in records:
+                    copy.write_row([json.dumps(record[c], ensure_ascii=False)
+                                    if c in ("variants", "data") else record[c]
+                                    for c in COLUMNS])
+        else:
+            table = ImageRecord.__table__
+            bind = {c: table.c[c].type.bind_processor(engine.dialect) for c in COLUMNS}
+            statement = f"INSERT INTO images ({names}) VALUES ({', '.join('?' * len(COLUMNS))})"
+            batch: list[tuple[Any, ...]] = []
+            for record in records:
+                batch.append(tuple(bind[c](record[c]) if bind[c] else record[c]
+                                   for c in COLUMNS))
+                if len(batch) == BATCH:
+                    cursor.executemany(statement, batch)
+                    batch = []
+            if batch:
+                cursor.executemany(statement, batch)
+        raw.commit()
+    finally:
+        raw.close()
     return time.perf_counter() - started
 
 
@@ -181,10 +194,14 @@ def load(engine: Engine, count: int, seed: int) -> float:
 
 def page_query(name: str, pairs: Pairs) -> Query:
     def run(catalog: RecordCatalog) -> Outcome:
-        page = catalog.page(parse_query((*pairs, ("limit", str(LIMIT)))))
+        page = catalog.page(parse_query((*pairs, LIVE, ("limit", str(LIMIT)))))
         return Outcome(page.total, len(page.records), tuple(r.id for r in page.records))
 
     return Query(name, run)
+
+
+def pairs_of(name: str) -> Pairs:
+    return tuple((k, v) for k, _, v in (part.partition("=") for part in name.split("&")))
 
 
 def keys_query(catalog: RecordCatalog) -> Outcome:
@@ -197,46 +214,63 @@ def values_query(catalog: RecordCatalog) -> Outcome:
     return Outcome(len(values), len(values), tuple(values))
 
 
-def walk_cursor(catalog: RecordCatalog, target: int) -> tuple[str | None, int, float]:
-    """Page with the cursor (MAX_LIMIT records a page) past the first `target` records in the
-    default order; returns the cursor there, the number of pages and the seconds it took."""
-    started = time.perf_counter()
-    token: str | None = None
-    seen = pages = 0
-    while seen < target:
-        pairs: list[tuple[str, str]] = [("limit", str(min(MAX_LIMIT, target - seen)))]
-        if token:
-            pairs.append(("cursor", token))
-        page = catalog.page(parse_query(pairs))
-        pages += 1
-        seen += len(page.records)
-        if page.next_cursor is None:
-            return None, pages, time.perf_counter() - started
-        token = encode_cursor(page.next_cursor)
-    return token, pages, time.perf_counter() - started
+@dataclass(frozen=True)
+class Cursors:
+    middle: str
+    """The next_cursor after half the live records in the default order."""
+    second: str | None
+    """The next_cursor after the first page of EQUALITY (None: a single page)."""
 
 
-def queries(records: int, cursor: str | None) -> list[Query]:
+def find_cursors(engine: Engine, catalog: RecordCatalog, records: int) -> Cursors:
+    """The cursor page() returns after half the live records, read off the table directly
+    (the check that its page equals the skip page proves it), and the cursor after the first
+    page of EQUALITY."""
+    with Session(engine) as session:
+        created, record_id = session.execute(
+            select(ImageRecord.created_at, ImageRecord.id)
+            .where(ImageRecord.status.in_(LIVE[1].split(",")))
+            .order_by(ImageRecord.created_at, ImageRecord.id)
+            .offset(records // 2 - 1).limit(1)).one()
+    middle = encode_cursor([created.isoformat(), record_id])
+    first = catalog.page(parse_query((*pairs_of(EQUALITY), LIVE, ("limit", str(LIMIT)))))
+    return Cursors(middle, encode_cursor(first.next_cursor) if first.next_cursor else None)
+
+
+def queries(records: int, cursors: Cursors, extended: bool) -> tuple[list[Query], list[Query]]:
+    """The selective queries (each reads a few thousand records at most), then the broad
+    ones (each reads a large part of the table, which evicts the rest from a small cache):
+    the two groups are timed apart."""
     middle = records // 2
-    listed = [
+    selective = [
         page_query("list (first page)", ()),
-        page_query(f"skip={middle}", (("skip", str(middle)),)),
+        page_query(f"list, cursor page after {middle}", (("cursor", cursors.middle),)),
+        page_query("gallery: sort=-id", (("sort", "-id"),)),
+        page_query("sort=-time", (("sort", "-time"),)),
+        page_query(EQUALITY, pairs_of(EQUALITY)),
     ]
-    if cursor:
-        listed.append(page_query(f"cursor after {middle}", (("cursor", cursor),)))
-    filters: list[Pairs] = [
-        (("data.site", "site-17"),),
-        (("data.camera", "cam3"),),
-        (("data.temp__gt", "35"),),
-        (("data.plot.zone", "z3"),),
-        (("data.ok", "true"), ("data.site__in", "site-1,site-2")),
-        (("file", "plots/site-3/"),),
-        (("regex", r"cam7/1[0-9]{3}\.jpg$"),),
-        (("sort", "-data.temp"),),
-    ]
-    listed += [page_query("&".join(f"{k}={v}" for k, v in pairs), pairs) for pairs in filters]
-    listed += [Query("data_keys()", keys_query), Query("data_values(site)", values_query)]
-    return listed
+    if cursors.second:
+        selective.append(page_query(f"{EQUALITY}, cursor page 2",
+                                    (*pairs_of(EQUALITY), ("cursor", cursors.second))))
+    selective += [page_query(name, pairs_of(name)) for name in (
+        RANGE, "data.site__gt=site-98", "data.site__in=site-1,site-2")]
+    broad = [page_query(f"list, skip={middle}", (("skip", str(middle)),))]
+    names = ["data.temp__gt=35", "data.plot.zone=z3", "data.camera=cam3"]
+    if extended:
+        names += ["file=plots/site-3/", r"regex=cam7/1[0-9]{3}\.jpg$", "sort=-data.temp"]
+    broad += [page_query(name, pairs_of(name)) for name in names]
+    if extended:
+        broad += [Query("data_keys()", keys_query), Query("data_values(site)", values_query)]
+    return selective, broad
+
+
+class CountingCatalog(RecordCatalog):
+    """Bench-only: the catalog as it was before image_counts, counting every total."""
+
+    def _total(self, session: Session, record_filter: RecordFilter,
+               clauses: list[ColumnElement[bool]]) -> int:
+        return session.scalar(select(func.count()).select_from(ImageRecord)
+                              .where(*clauses)) or 0
 
 
 class CountTimer:
@@ -269,7 +303,7 @@ class CountTimer:
 
 def measure(listed: Sequence[Query], catalog: RecordCatalog, repeat: int) -> dict[str, Timing]:
     """One warm-up call of each query, then `repeat` rounds of one timed call of each, so that
-    changing load on the machine spreads over all queries alike."""
+    changing load on the machine spreads over the queries alike."""
     outcomes = {query.name: query.run(catalog) for query in listed}
     samples: dict[str, list[float]] = {query.name: [] for query in listed}
     counts: dict[str, list[float]] = {query.name: [] for query in listed}
@@ -289,16 +323,10 @@ def measure(listed: Sequence[Query], catalog: RecordCatalog, repeat: int) -> dic
 
 
 def percentile95(samples: Sequence[float]) -> float:
-    """Linear interpolation between the sorted samples (with 7 samples, close to the max)."""
+    """Linear interpolation between the sorted samples (with few samples, close to the max)."""
     if len(samples) < 2:
         return samples[0]
     return statistics.quantiles(samples, n=20, method="inclusive")[18]
-
-
-def run_variant(variant: Variant, catalog: RecordCatalog, listed: Sequence[Query],
-                repeat: int) -> None:
-    print(f"  [{variant.name}] {len(listed)} queries x (1 + {repeat}) ...", flush=True)
-    variant.timings.update(measure(listed, catalog, repeat))
 
 
 # --- plans -----------------------------------------------------------------------------------
@@ -336,76 +364,72 @@ def explain(engine: Engine, statement: str, parameters: Any) -> list[str]:
             "EXPLAIN (ANALYZE) " + statement, parameters).scalars()]
 
 
-def query_plans(engine: Engine, catalog: RecordCatalog, query: Query) -> list[list[str]]:
-    """The plan of every statement `query` sends (for page(): the count, then the page)."""
-    return [explain(engine, s, p) for s, p in statements_of(engine, lambda: query.run(catalog))]
-
-
-def access(plan: Sequence[str]) -> str:
-    """How a plan (SQLite EXPLAIN QUERY PLAN or PostgreSQL EXPLAIN) reaches the rows."""
-    joined = "\n".join(plan)
-    if "SEARCH images" in joined or "Index Cond" in joined or "Recheck Cond" in joined:
-        return "index search"
-    if "SCAN images USING" in joined or "Index Scan" in joined or "Index Only Scan" in joined:
-        return "scan in index order (no index condition)"
-    return "full table scan"
-
-
-def describe_plans(title: str, plans: Sequence[Sequence[str]], index: str | None = None) -> str:
-    """Plans as text, each statement introduced by its access path and whether it uses
-    `index`; statement 1 of page() is the count, statement 2 the page."""
+def describe_plans(title: str, engine: Engine, catalog: RecordCatalog, query: Query) -> str:
+    """The plan of every statement `query` sends (for page(): the total, then the page)."""
     parts = [title]
-    for number, plan in enumerate(plans, 1):
-        used = ""
-        if index:
-            used = f"; {index} {'USED' if any(index in line for line in plan) else 'not used'}"
-        parts.append(f"  statement {number}: {access(plan)}{used}")
-        parts += [f"    {line}" for line in plan]
+    for number, (statement, parameters) in enumerate(
+            statements_of(engine, lambda: query.run(catalog)), 1):
+        parts.append(f"  statement {number}:")
+        parts += [f"    {line}" for line in explain(engine, statement, parameters)]
     return "\n".join(parts)
-
-
-def uses_index(plans: Sequence[Sequence[str]], index: str) -> bool:
-    return any(index in line for plan in plans for line in plan)
-
-
-class SargableCatalog(RecordCatalog):
-    """Bench-only prototype, not the service's code: on SQLite, each data equality / `in` on a
-    string or number also gets the plain term `json_extract(data, '<literal path>') = value`.
-    That term is implied by the catalog's own (kept) condition, so results do not change, but
-    an expression index on the same json_extract can serve it."""
-
-    def where(self, record_filter: RecordFilter) -> list[ColumnElement[bool]]:
-        clauses = super().where(record_filter)
-        for condition in record_filter.data:
-            values = condition.value if condition.op == "in" else (condition.value,)
-            if condition.op not in ("eq", "in") or not all(
-                    isinstance(v, str | int | float) and not isinstance(v, bool)
-                    for v in values):  # type: ignore[union-attr]
-                continue
-            path = "$" + "".join(f'."{segment}"' for segment in condition.path)
-            extracted = func.json_extract(ImageRecord.data, literal_column(f"'{path}'"))
-            clauses.append(extracted.in_(values))  # type: ignore[arg-type]
-        return clauses
 
 
 # --- backends --------------------------------------------------------------------------------
 
 
-def prepare(engine: Engine, records: int, seed: int) -> tuple[RecordCatalog, str | None, str]:
-    """Migrate, load, then find the cursor after half the records; returns a log line."""
+def prepare(engine: Engine, args: argparse.Namespace) -> str:
+    """Migrate and load; returns a log line."""
     migrate(engine)
-    seconds = load(engine, records, seed)
-    line = f"loaded {records} records in {seconds:.1f} s ({records / seconds:,.0f}/s)"
+    seconds = load(engine, args.records, args.seed)
+    line = f"loaded {args.records} records in {seconds:.1f} s ({args.records / seconds:,.0f}/s)"
     if engine.dialect.name == "postgresql":
         started = time.perf_counter()
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql("VACUUM ANALYZE images")
         line += f", VACUUM ANALYZE {time.perf_counter() - started:.1f} s"
+    return line
+
+
+def run_variants(engine: Engine, label: str, args: argparse.Namespace,
+                 report: Report) -> None:
+    """Before, then after, on one loaded database."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"DROP INDEX {LISTING_INDEX}")
+    before_catalog = CountingCatalog(engine)
+    cursors = find_cursors(engine, before_catalog, args.records)
+    groups = queries(args.records, cursors, args.extended)
+    by_name = {q.name: q for group in groups for q in group}
+    before = Variant(f"{label}, before")
+    print(f"  [{before.name}] {len(by_name)} queries x (1 + {args.repeat_before}) ...",
+          flush=True)
+    for group in groups:
+        before.timings.update(measure(group, before_catalog, args.repeat_before))
+    report.variants.append(before)
+    for name in (EQUALITY, RANGE):
+        report.plans.append(describe_plans(f"{before.name}, {name}:", engine, before_catalog,
+                                           by_name[name]))
+
+    started = time.perf_counter()
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            f"CREATE INDEX {LISTING_INDEX} ON images (status, created_at, id)")
+    built = DataIndexes(engine).create(INDEXED_KEYS, lambda _: None)
+    report.setup.append(
+        f"{label}: the listing index and {len(built)} expression indexes for "
+        f"{', '.join(INDEXED_KEYS)} (with ANALYZE) built in {time.perf_counter() - started:.1f} s")
     catalog = RecordCatalog(engine)
-    cursor, pages, walk = walk_cursor(catalog, records // 2)
-    line += (f"; cursor walk to record {records // 2}: {pages} pages of <= {MAX_LIMIT} in "
-             f"{walk:.1f} s")
-    return catalog, cursor, line
+    after = Variant(f"{label}, after")
+    print(f"  [{after.name}] {len(by_name)} queries x (1 + {args.repeat}) ...", flush=True)
+    for group in groups:
+        after.timings.update(measure(group, catalog, args.repeat))
+    report.variants.append(after)
+    alone = Variant(f"{label}, after, each alone")
+    for name in ("list (first page)", *TARGETS):
+        alone.timings.update(measure([by_name[name]], catalog, args.repeat))
+    report.alone.append(alone)
+    for name in (EQUALITY, RANGE):
+        report.plans.append(describe_plans(f"{after.name}, {name}:", engine, catalog,
+                                           by_name[name]))
 
 
 def run_sqlite(args: argparse.Namespace, report: Report) -> None:
@@ -413,46 +437,9 @@ def run_sqlite(args: argparse.Namespace, report: Report) -> None:
         engine = create_catalog_engine(f"sqlite:///{Path(tmp) / 'records.db'}")
         try:
             print("[sqlite] migrate + load ...", flush=True)
-            catalog, cursor, line = prepare(engine, args.records, args.seed)
+            line = prepare(engine, args)
             report.setup.append(f"sqlite {sqlite3.sqlite_version}: {line}")
-            listed = queries(args.records, cursor)
-            by_name = {q.name: q for q in listed}
-            plain = Variant("sqlite")
-            run_variant(plain, catalog, listed, args.repeat)
-            report.variants.append(plain)
-            report.explain_slow(engine, catalog, plain, listed, args)
-            report.plans.append(describe_plans(
-                f"sqlite, {EXPLAINED} (EXPLAIN QUERY PLAN):",
-                query_plans(engine, catalog, by_name[EXPLAINED])))
-
-            with engine.begin() as connection:
-                connection.exec_driver_sql(SITE_INDEX_SQL)
-            plans = query_plans(engine, catalog, by_name[EXPLAINED])
-            used = uses_index(plans, SITE_INDEX)
-            report.plans.append(describe_plans(
-                f"sqlite + `{SITE_INDEX_SQL}`, {EXPLAINED} as the catalog compiles it:",
-                plans, SITE_INDEX))
-            if used:
-                indexed = Variant("sqlite + site index")
-                run_variant(indexed, catalog, listed, args.repeat)
-                report.variants.append(indexed)
-                report.explain_slow(engine, catalog, indexed, listed, args)
-                return
-            report.findings.append(
-                f"SQLite: the catalog's SQL for {EXPLAINED} cannot use {SITE_INDEX} (the key is "
-                "read through CASE json_type(...) and the JSON path is a bound parameter, so "
-                "the expression never matches the index): that variant is not timed.")
-            prototype = SargableCatalog(engine)
-            plans = query_plans(engine, prototype, by_name[EXPLAINED])
-            report.plans.append(describe_plans(
-                f"sqlite + {SITE_INDEX}, {EXPLAINED} with the prototype's extra term "
-                "json_extract(data, '$.\"site\"') IN (...) (bench-only SargableCatalog):",
-                plans, SITE_INDEX))
-            if uses_index(plans, SITE_INDEX):
-                sargable = Variant("sqlite + site index + sargable term (prototype)")
-                run_variant(sargable, prototype, [by_name[n] for n in SITE_QUERIES],
-                            args.repeat)
-                report.extra.append(sargable)
+            run_variants(engine, "sqlite", args, report)
         finally:
             engine.dispose()
 
@@ -460,8 +447,7 @@ def run_sqlite(args: argparse.Namespace, report: Report) -> None:
 def run_postgresql(args: argparse.Namespace, report: Report) -> None:
     url = os.environ.get("DATABASE_URL")
     if not url:
-        report.skipped.append("postgresql: skipped, DATABASE_URL is not set (run "
-                              "`eval \"$(scripts/services/all.sh start)\"` first)")
+        report.skipped.append("postgresql: skipped, DATABASE_URL is not set")
         return
     if make_url(url).get_backend_name() != "postgresql":
         report.skipped.append(f"postgresql: skipped, DATABASE_URL is not PostgreSQL "
@@ -478,21 +464,9 @@ def run_postgresql(args: argparse.Namespace, report: Report) -> None:
         engine = create_catalog_engine(bench_url)
         try:
             print("[postgresql] migrate + load ...", flush=True)
-            catalog, cursor, line = prepare(engine, args.records, args.seed)
+            line = prepare(engine, args)
             report.setup.append(f"postgresql {version}: {line}")
-            listed = queries(args.records, cursor)
-            by_name = {q.name: q for q in listed}
-            for name, drop in (("postgresql + GIN", False), ("postgresql, no GIN", True)):
-                if drop:
-                    with engine.begin() as connection:
-                        connection.exec_driver_sql(f"DROP INDEX {PG_INDEX}")
-                variant = Variant(name)
-                run_variant(variant, catalog, listed, args.repeat)
-                report.variants.append(variant)
-                report.plans.append(describe_plans(
-                    f"{name}, {EXPLAINED} (EXPLAIN ANALYZE):",
-                    query_plans(engine, catalog, by_name[EXPLAINED]), PG_INDEX))
-                report.explain_slow(engine, catalog, variant, listed, args)
+            run_variants(engine, "postgresql", args, report)
         finally:
             engine.dispose()
     finally:
@@ -509,30 +483,15 @@ class Report:
     setup: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     variants: list[Variant] = field(default_factory=list)
-    extra: list[Variant] = field(default_factory=list)
+    alone: list[Variant] = field(default_factory=list)
+    """The target queries timed each in rounds of its own (its rows stay in cache)."""
     plans: list[str] = field(default_factory=list)
-    findings: list[str] = field(default_factory=list)
     load_at_start: float = field(default_factory=lambda: os.getloadavg()[0])
 
-    def explain_slow(self, engine: Engine, catalog: RecordCatalog, variant: Variant,
-                     listed: Sequence[Query], args: argparse.Namespace) -> None:
-        """Plans of the queries slower than --slow-ms, and of those named by --explain."""
-        wanted = set(args.explain or ())
-        for query in listed:
-            median = variant.timings[query.name].median_ms
-            if median > args.slow_ms or query.name in wanted or "all" in wanted:
-                self.plans.append(describe_plans(
-                    f"{variant.name}, {'SLOW ' if median > args.slow_ms else ''}{query.name} "
-                    f"({median:.0f} ms):",
-                    query_plans(engine, catalog, query)))
 
-
-def print_table(variants: Sequence[Variant], repeat: int,
-                only: Sequence[str] | None = None) -> None:
-    names = list(only or dict.fromkeys(n for v in variants for n in v.timings))
-    header = "| query | total | rows |" + "".join(
-        f" {v.name} median ms | p95 ms |" for v in variants)
-    print(header)
+def print_table(variants: Sequence[Variant], args: argparse.Namespace | None) -> None:
+    names = list(dict.fromkeys(n for v in variants for n in v.timings))
+    print("| query | total | rows |" + "".join(f" {v.name} median | p95 |" for v in variants))
     print("|---|---:|---:|" + "---:|---:|" * len(variants))
     for name in names:
         timings = [v.timings.get(name) for v in variants]
@@ -540,72 +499,86 @@ def print_table(variants: Sequence[Variant], repeat: int,
         cells = "".join(f" {t.median_ms:.1f} | {t.p95_ms:.1f} |" if t else " - | - |"
                         for t in timings)
         print(f"| `{name}` | {first.outcome.total} | {first.outcome.rows} |{cells}")
-    print(f"(limit {LIMIT}; median and p95 of {repeat} timed calls after one warm-up; total = "
-          "the filter's count that page() returns, or the number of keys / values; rows = "
-          "records on the page)")
+    if args is None:
+        return
+    print(f"(ms; limit {LIMIT}, statuses incoming and active as GET /images lists them; median "
+          f"and p95 of {args.repeat_before} (before) or {args.repeat} (after) timed calls after "
+          "one warm-up, the rows up to `list, skip` timed in rounds apart from the broad ones "
+          "below them; total = the count page() returns; rows = records on the page)")
 
 
 def print_count_table(variants: Sequence[Variant]) -> None:
     """How much of each page() call is its `SELECT count(*)` (the total)."""
-    names = [n for n in dict.fromkeys(n for v in variants for n in v.timings)
-             if any(v.timings[n].count_ms is not None for v in variants if n in v.timings)]
-    print("| query |" + "".join(f" {v.name}: count ms (share) |" for v in variants))
+    names = list(dict.fromkeys(n for v in variants for n in v.timings))
+    print("| query |" + "".join(f" {v.name} |" for v in variants))
     print("|---|" + "---:|" * len(variants))
     for name in names:
         cells = ""
         for v in variants:
             t = v.timings.get(name)
-            cells += (f" {t.count_ms:.1f} ({t.count_ms / t.median_ms:.0%}) |"
-                      if t and t.count_ms is not None else " - |")
+            if t is None:
+                cells += " - |"
+            elif t.count_ms is None:
+                cells += " read |"
+            else:
+                cells += f" {t.count_ms:.1f} ({t.count_ms / t.median_ms:.0%}) |"
         print(f"| `{name}` |{cells}")
-    print("(median time of the `SELECT count(*)` statement page() runs for the total, and its "
-          "share of the median page() call)")
+    print("(median ms of the `SELECT count(*)` page() runs for the total, and its share of the "
+          "call; `read`: the total came from image_counts)")
 
 
 def check_outcomes(variants: Sequence[Variant], records: int) -> list[str]:
-    """Every variant must return the same counts and the same page; the cursor page must be
-    the skip page."""
+    """Every variant must return the same totals and pages; the cursor page must be the skip
+    page."""
     problems = []
-    names = dict.fromkeys(n for v in variants for n in v.timings)
-    for name in names:
+    for name in dict.fromkeys(n for v in variants for n in v.timings):
         seen = {v.name: v.timings[name].outcome for v in variants if name in v.timings}
         if len(set(seen.values())) > 1:
             problems.append(f"{name}: results differ between " + ", ".join(
                 f"{v} (total {o.total}, first ids {o.fingerprint[:3]})" for v, o in seen.items()))
     middle = records // 2
     for v in variants:
-        skip, cursor = v.timings.get(f"skip={middle}"), v.timings.get(f"cursor after {middle}")
+        skip = v.timings.get(f"list, skip={middle}")
+        cursor = v.timings.get(f"list, cursor page after {middle}")
         if skip and cursor and skip.outcome.fingerprint != cursor.outcome.fingerprint:
             problems.append(f"{v.name}: the cursor page is not the skip={middle} page")
     return problems
 
 
+def print_targets(variants: Sequence[Variant]) -> None:
+    for variant in variants:
+        if ", after" not in variant.name:
+            continue
+        cells = [(name, variant.timings[name].p95_ms) for name in TARGETS
+                 if name in variant.timings]
+        verdict = "all under" if all(p95 < TARGET_MS for _, p95 in cells) else "NOT all under"
+        print(f"  {variant.name}: " + ", ".join(f"{n} p95 {p:.1f} ms" for n, p in cells)
+              + f": {verdict} {TARGET_MS:.0f} ms")
+
+
 def print_report(report: Report, args: argparse.Namespace) -> bool:
-    print(f"\nRecords benchmark: {args.records} records (seed {args.seed}), {args.repeat} "
-          f"timed calls per query; machine: {os.cpu_count()} cores, 1-min load average "
-          f"{report.load_at_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end "
-          "(above 0: other work competing with the benchmark)")
+    print(f"\nRecords benchmark: {args.records} records (seed {args.seed}); machine: "
+          f"{os.cpu_count()} cores, 1-min load average {report.load_at_start:.2f} at the start, "
+          f"{os.getloadavg()[0]:.2f} at the end (above 0: other work competing with it)")
     for line in report.setup + report.skipped:
         print(f"  {line}")
     if report.variants:
         print()
-        print_table(report.variants, args.repeat)
-        print("\nOf which the total (`SELECT count(*)` over the whole filter, run on every "
-              "page):")
+        print_table(report.variants, args)
+        print("\nOf which the total:")
         print_count_table(report.variants)
-    if report.extra:
-        print("\nPrototype (bench-only, not src): the same queries with a sargable "
-              "json_extract term, SQLite with the site expression index:")
-        print_table([*[v for v in report.variants if v.name == "sqlite"], *report.extra],
-                    args.repeat, SITE_QUERIES)
-    problems = check_outcomes([*report.variants, *report.extra], args.records)
+        print("\nThe same queries after, each timed in rounds of its own (the records it reads "
+              "stay in the database's cache):")
+        print_table(report.alone, None)
+        print(f"\nTarget: the first page of an equality or range filter on an indexed data key "
+              f"under {TARGET_MS:.0f} ms (p95):")
+        print_targets([*report.variants, *report.alone])
+    problems = check_outcomes([*report.variants, *report.alone], args.records)
     print("\nChecks: " + ("all variants return the same totals and pages; the cursor page "
                           "equals the skip page" if not problems else "FAILED"))
     for problem in problems:
         print(f"  {problem}")
-    for finding in report.findings:
-        print(f"\n{finding}")
-    print("\nPlans:")
+    print("\nPlans (statement 1: the total, statement 2: the page):")
     for plan in report.plans:
         print(f"\n{plan}")
     return not problems
@@ -614,27 +587,26 @@ def print_report(report: Report, args: argparse.Namespace) -> bool:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Benchmark record listing and filtering (RecordCatalog.page through "
-                    "parse_query, data_keys, data_values) on generated records, on SQLite and "
-                    "on PostgreSQL (DATABASE_URL; with and without the GIN index on data), and "
-                    "print a markdown table of median / p95 latency with result counts, then "
-                    "the query plans of a data.site equality.")
+                    "parse_query) on generated records, on SQLite and on PostgreSQL "
+                    "(DATABASE_URL), before and after the listing index, the per-status "
+                    "counts and the expression indexes of INDEXED_KEYS; prints markdown tables "
+                    "of median / p95 latency with result counts, then the query plans.")
     parser.add_argument("--records", type=int, default=RECORDS,
                         help=f"records to generate (default {RECORDS})")
     parser.add_argument("--repeat", type=int, default=REPEAT,
-                        help=f"timed calls per query, after a warm-up (default {REPEAT})")
+                        help=f"timed calls per query after, after a warm-up (default {REPEAT})")
+    parser.add_argument("--repeat-before", type=int, default=REPEAT_BEFORE,
+                        help=f"timed calls per query before (default {REPEAT_BEFORE})")
     parser.add_argument("--backend", choices=BACKENDS, default="all",
                         help="sqlite, postgresql (needs DATABASE_URL) or all (default)")
     parser.add_argument("--seed", type=int, default=SEED,
                         help=f"seed of the generated records (default {SEED})")
-    parser.add_argument("--slow-ms", type=float, default=SLOW_MS,
-                        help=f"show the plans of queries with a median above this "
-                             f"(default {SLOW_MS:.0f})")
-    parser.add_argument("--explain", action="append", metavar="QUERY",
-                        help="also show the plans of this query, named as in the table "
-                             "(repeatable; `all` for every query)")
+    parser.add_argument("--extended", action="store_true",
+                        help="also time the key prefix, a regex, a sort on a data key, "
+                             "data_keys() and data_values() (full scans: slow at 1M)")
     args = parser.parse_args(argv)
-    if args.records < 10 or args.repeat < 1:
-        parser.error("--records must be at least 10 and --repeat at least 1")
+    if args.records < 1000 or args.repeat < 1 or args.repeat_before < 1:
+        parser.error("--records must be at least 1000, --repeat and --repeat-before at least 1")
     return args
 
 

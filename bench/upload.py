@@ -6,31 +6,41 @@ writes the original to a temporary file and runs one `convert` per variant, as c
 did. Peak RSS of imagehost is measured in fresh child processes (`--child`), so the parent's own
 memory (inputs, timings, ImageMagick bookkeeping) does not count.
 
+`--http` also posts the same uploads to `POST /upload` of a real `imagehost serve` (started
+here on local folders and SQLite, or the one at `--url`), and sets the whole request (body
+read, processing, the writes and the catalog row) beside the in-process floor: the ratios
+HTTP / floor and ImageMagick / HTTP, and the server's peak RSS after every upload.
+
 Run: `make bench`, or `.venv/bin/python bench/upload.py --help`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import http.client
 import json
 import os
 import re
 import resource
+import secrets
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pyvips
 
-from imagehost.config import load_settings
+from imagehost.config import Settings, load_settings
 from imagehost.imaging.formats import sniff_format
 from imagehost.imaging.probe import probe_image
 from imagehost.imaging.render import _load_base, _render_one, configure_libvips
@@ -49,12 +59,21 @@ IMAGEHOST_RUNS = 7
 IMAGEMAGICK_RUNS = 3
 SPEEDUP_TARGET = 5.0
 RSS_TARGET_MB = 150.0
+HTTP_UPLOADS = 15
+"""Timed uploads per case over HTTP: the issue's "peak RSS after 15 uploads of each"."""
+HTTP_FLOOR_TARGET = 1.25
+"""The most an upload over HTTP may cost, as a multiple of the in-process floor's time."""
+HTTP_SPEEDUP_TARGETS = {"jpeg-24mp": 10.0, "png-12mp": 5.0}
+"""The least ImageMagick / HTTP upload ratio, per case."""
+SERVER_STARTUP_SECONDS = 60.0
 BASELINE = "baseline"
 CHILD_ENV_DROP = ("VIPS_CONCURRENCY", "MALLOC_ARENA_MAX")
 """Unset in children: VIPS_CONCURRENCY moves libvips' own default thread count (what
 configure_libvips(0) gets); MALLOC_ARENA_MAX changes glibc's memory behaviour (set on purpose
 for one child only)."""
 ARENA_ENV = {"MALLOC_ARENA_MAX": "2"}
+SERVER_MALLOC_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
+"""What `make run` and the Docker image set for the server."""
 
 Variants = dict[str, tuple[int, int, int]]
 """suffix -> (width, height, bytes)"""
@@ -302,6 +321,250 @@ def spawn_child(case: str, source: Path | None, runs: int, *, threads: int | Non
     return ChildReport(report["peak_rss_mb"], report["uploads"], timing)
 
 
+# --- over HTTP ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpTiming:
+    """Medians over the uploads, in milliseconds: wall clock seen by the client and the
+    server process's CPU (user + system, every thread), from /proc (None for --url)."""
+
+    wall_ms: float
+    server_cpu_ms: float | None
+    uploads: int
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int | None
+    """The server's process id when it runs on this machine (CPU and RSS are read from
+    /proc); None for a server given by --url."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_environ(root: Path) -> dict[str, str]:
+    """The server as `make run` and the Docker image run it (glibc malloc settings), on
+    folders and a SQLite catalog under `root`, without the caller's imagehost settings."""
+    ours = {name.upper() for name in Settings.model_fields} | {"IMAGEHOST_CONFIG"}
+    drop = {*ours, *CHILD_ENV_DROP, *SERVER_MALLOC_ENV}
+    base = {k: v for k, v in os.environ.items() if k not in drop}
+    return base | {
+        "STORAGE_BACKEND": "local", "TEMP_FOLDER": str(root / "temp"),
+        "INCOMING_FOLDER": str(root / "incoming"), "ACTIVE_FOLDER": str(root / "active"),
+        "CACHE_FOLDER": str(root / "cache"), "DISK_CACHE_FOLDER": str(root / "derived"),
+        "DATABASE_URL": f"sqlite:///{root / 'catalog.db'}", "EXPIRE_INTERVAL": "0",
+        "ACCESS_LOG": "0", "LOG_LEVEL": "warning", **SERVER_MALLOC_ENV}
+
+
+def first_start(root: Path) -> float:
+    """Start and stop the server once on `root`, as a deployment's first start: it creates
+    and migrates the catalog (loading Alembic, which then stays in that process: about 10 MB).
+    The measured server is the next start, as every later one, which finds the catalog
+    current. Returns the first start's resident memory once it answers, in MB."""
+    with started_server(root) as server:
+        assert server.pid is not None
+        return process_peak_rss_mb(server.pid)
+
+
+@contextlib.contextmanager
+def started_server(root: Path) -> Iterator[Server]:
+    """`imagehost serve` on a free loopback port, ready once /ping answers; stopped by PID."""
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("imagehost")), "serve", "--host",
+               "127.0.0.1", "--port", str(port)]
+    log = (root / "server.log").open("wb")
+    process = subprocess.Popen(command, env=server_environ(root), cwd=root, stdout=log,
+                               stderr=subprocess.STDOUT)
+    try:
+        server = Server(f"http://127.0.0.1:{port}", process.pid)
+        deadline = time.monotonic() + SERVER_STARTUP_SECONDS
+        while not _pings(server.url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"imagehost serve did not start:\n{(root / 'server.log').read_text()}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _pings(url: str) -> bool:
+    connection = _connection(url)
+    try:
+        connection.request("GET", _path(url, "/ping"))
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def _connection(url: str) -> http.client.HTTPConnection:
+    parts = urlsplit(url)
+    return http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=120)
+
+
+def _path(url: str, route: str) -> str:
+    return urlsplit(url).path.rstrip("/") + route
+
+
+def multipart_body(data: bytes, filename: str) -> tuple[bytes, str]:
+    """A browser-like multipart body with the one field `file` (built once per case, so the
+    client costs nothing but sending it)."""
+    boundary = "----imagehostbench" + secrets.token_hex(8)
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+    body = head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of every thread of `pid` (fields 14 and 15 of /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def http_uploads(server: Server, case: Case, data: bytes, uploads: int) -> HttpTiming:
+    """One warm-up, then `uploads` timed POST /upload on one keep-alive connection."""
+    body, content_type = multipart_body(data, f"photo.{case.extension}")
+    connection = _connection(server.url)
+    path = _path(server.url, "/upload")
+    walls, cpus = [], []
+    for i in range(uploads + 1):
+        cpu0 = process_cpu_seconds(server.pid) if server.pid else 0.0
+        wall0 = time.perf_counter()
+        connection.request("POST", path, body, {"Content-Type": content_type})
+        response = connection.getresponse()
+        answer = response.read()
+        wall = time.perf_counter() - wall0
+        if response.status != 200:
+            sys.exit(f"POST /upload answered {response.status}: {answer[:300]!r}")
+        if i:  # the first is the warm-up
+            walls.append(wall)
+            if server.pid:
+                cpus.append(process_cpu_seconds(server.pid) - cpu0)
+    connection.close()
+    return HttpTiming(statistics.median(walls) * 1e3,
+                      statistics.median(cpus) * 1e3 if cpus else None, uploads)
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    case: Case
+    floor: Timing
+    http: HttpTiming
+    imagemagick: Timing | None
+
+    @property
+    def floor_ratio(self) -> float:
+        return self.http.wall_ms / self.floor.wall_ms
+
+    @property
+    def cpu_floor_ratio(self) -> float | None:
+        cpu = self.http.server_cpu_ms
+        return cpu / self.floor.cpu_ms if cpu is not None else None
+
+    @property
+    def speedup(self) -> float | None:
+        return self.imagemagick.wall_ms / self.http.wall_ms if self.imagemagick else None
+
+
+@dataclass(frozen=True)
+class ServerMemory:
+    first_start_mb: float
+    """Resident memory of the first start, idle (it migrated the new catalog)."""
+    idle_mb: float
+    """The measured start, idle."""
+    peak_mb: float
+    """The measured start's peak (VmHWM) after every upload."""
+
+
+def run_http(cases: Sequence[Case], inputs: Mapping[str, bytes],
+             floors: Mapping[str, Timing], imagemagick: Mapping[str, Timing],
+             args: argparse.Namespace,
+             work_dir: Path) -> tuple[list[HttpResult], ServerMemory | None]:
+    """Every case over HTTP on one server (so its peak RSS is after all of them)."""
+    first = idle = 0.0
+    with contextlib.ExitStack() as stack:
+        if args.url:
+            server = Server(args.url, None)
+        else:
+            root = work_dir / "server"
+            root.mkdir()
+            first = first_start(root)
+            server = stack.enter_context(started_server(root))
+            assert server.pid is not None
+            idle = process_peak_rss_mb(server.pid)
+        results = []
+        for case in cases:
+            print(f"[{case.name}] over HTTP x{args.http_uploads} ({server.url}) ...", flush=True)
+            timing = http_uploads(server, case, inputs[case.name], args.http_uploads)
+            results.append(HttpResult(case, floors[case.name], timing,
+                                      imagemagick.get(case.name)))
+        memory = (ServerMemory(first, idle, process_peak_rss_mb(server.pid)) if server.pid
+                  else None)
+    return results, memory
+
+
+def print_http(results: Sequence[HttpResult], memory: ServerMemory | None) -> bool:
+    """The HTTP table and its targets; True when every target is met."""
+    print("\nPOST /upload over HTTP against the in-process floor (process_upload), same run:")
+    print("| case | floor ms (CPU) | HTTP ms (server CPU) | HTTP / floor (CPU) "
+          "| ImageMagick ms | ImageMagick / HTTP |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in results:
+        cpu = f"{r.http.server_cpu_ms:.0f}" if r.http.server_cpu_ms is not None else "-"
+        cpu_ratio = f"{r.cpu_floor_ratio:.2f}x" if r.cpu_floor_ratio is not None else "-"
+        im = f"{r.imagemagick.wall_ms:.0f}" if r.imagemagick else "-"
+        speedup = f"{r.speedup:.1f}x" if r.speedup else "-"
+        print(f"| {r.case.name} | {r.floor.wall_ms:.0f} ({r.floor.cpu_ms:.0f}) | "
+              f"{r.http.wall_ms:.0f} ({cpu}) | {r.floor_ratio:.2f}x ({cpu_ratio}) | {im} | "
+              f"{speedup} |")
+    uploads = sum(r.http.uploads + 1 for r in results)
+    print(f"(medians of {results[0].http.uploads} uploads per case after one warm-up, on one "
+          f"keep-alive connection; floor: medians of the in-process runs)")
+    print("\nTargets over HTTP:")
+    met = True
+    for r in results:
+        near = r.floor_ratio <= HTTP_FLOOR_TARGET
+        line = (f"  {r.case.name}: {r.floor_ratio:.2f}x the floor (target <= "
+                f"{HTTP_FLOOR_TARGET}x: {'met' if near else 'MISSED'})")
+        met = met and near
+        target = HTTP_SPEEDUP_TARGETS.get(r.case.name)
+        if r.speedup is not None and target is not None:
+            fast = r.speedup >= target
+            met = met and fast
+            line += (f", {r.speedup:.1f}x faster than ImageMagick (target >= {target:.0f}x: "
+                     f"{'met' if fast else 'MISSED'})")
+        print(line)
+    if memory is not None:
+        small = memory.peak_mb < RSS_TARGET_MB
+        met = met and small
+        print(f"  server peak RSS after {uploads} uploads: {memory.peak_mb:.1f} MB (target < "
+              f"{RSS_TARGET_MB:.0f} MB: {'met' if small else 'MISSED'}); idle "
+              f"{memory.idle_mb:.1f} MB, {memory.first_start_mb:.1f} MB at the first start, "
+              "which migrated the new catalog")
+    return met
+
+
 # --- the run ----------------------------------------------------------------------------------
 
 
@@ -450,12 +713,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "a target is missed)")
     parser.add_argument("--skip-threads", action="store_true",
                         help="skip the libvips default-threads (configure_libvips(0)) child")
+    parser.add_argument("--http", action="store_true",
+                        help="also post the uploads to POST /upload of `imagehost serve` "
+                             "(started here on temporary folders, or --url) and compare with "
+                             "the in-process floor and ImageMagick")
+    parser.add_argument("--http-only", action="store_true",
+                        help="only the in-process floor and the uploads over HTTP (no "
+                             "ImageMagick, no RSS children): quick, for profiling")
+    parser.add_argument("--url", help="a running server's base URL for --http (no CPU or RSS "
+                                      "figures then); default: start one")
+    parser.add_argument("--http-uploads", type=int, default=HTTP_UPLOADS,
+                        help=f"timed uploads per case over HTTP, after a warm-up "
+                             f"(default {HTTP_UPLOADS})")
     parser.add_argument("--child", choices=(*CASE_NAMES, BASELINE), help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if not args.child and (args.runs < 1 or args.im_runs < 1):
-        parser.error("--runs and --im-runs must be at least 1")
+    if not args.child and (args.runs < 1 or args.im_runs < 1 or args.http_uploads < 1):
+        parser.error("--runs, --im-runs and --http-uploads must be at least 1")
+    args.http = args.http or args.http_only or bool(args.url)
     return args
 
 
@@ -465,6 +741,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_child(args.child, args.input, args.runs, args.threads)
         return 0
     cases = [c for c in CASES if not args.case or c.name in args.case]
+    if args.http_only:
+        return main_http_only(cases, args)
     convert, im_version = ensure_imagemagick()
     im_limits = imagemagick_limits(convert)
     check_imagemagick_policy(im_limits, cases)
@@ -475,6 +753,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="imagehost-bench-") as tmp:
         results = [run_case(case, inputs[case.name], Path(tmp), convert, policy, args)
                    for case in cases]
+        if args.http:
+            http_results, server_memory = run_http(
+                cases, inputs, {r.case.name: r.imagehost for r in results},
+                {r.case.name: r.imagemagick for r in results}, args, Path(tmp))
 
     print(f"\nImageMagick {im_version} ({convert}); policy: "
           + ", ".join(f"{k} {im_limits.get(k, '?')}"
@@ -491,11 +773,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_memory(results, baseline)
     same = print_variants(results)
     met = print_targets(results)
+    if args.http:
+        print_http(http_results, server_memory)
     if args.profile or not met:
         print_profile(inputs, policy, args.runs)
     if not same:
         print("\nFAIL: imagehost and ImageMagick variant dimensions differ", file=sys.stderr)
         return 1
+    return 0
+
+
+def main_http_only(cases: Sequence[Case], args: argparse.Namespace) -> int:
+    print("generating inputs ...", flush=True)
+    inputs = {case.name: encode_input(case) for case in cases}
+    policy = image_policy()
+    floors = {}
+    for case in cases:
+        print(f"[{case.name}] in-process floor x{args.runs} ...", flush=True)
+        floors[case.name] = measure(lambda data=inputs[case.name]: process_upload(data, policy),
+                                    args.runs)
+    with tempfile.TemporaryDirectory(prefix="imagehost-bench-") as tmp:
+        results, server_memory = run_http(cases, inputs, floors, {}, args, Path(tmp))
+    print(f"machine: {os.cpu_count()} cores, 1-min load average {os.getloadavg()[0]:.2f}")
+    print_http(results, server_memory)
     return 0
 
 

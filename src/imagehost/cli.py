@@ -182,6 +182,67 @@ def sign(
     typer.echo(f"{settings.prefix}{path}?{query}")
 
 
+@app.command()
+def index(
+    config: ConfigOption = None,
+    apply: Annotated[bool, typer.Option(
+        "--apply", help="Create the missing indexes of INDEXED_KEYS (safe while the service "
+                        "runs; PostgreSQL builds them concurrently).")] = False,
+    drop: Annotated[str | None, typer.Option(
+        "--drop", metavar="KEY", help="Drop the indexes of one data key.")] = None,
+    list_: Annotated[bool, typer.Option(
+        "--list", help="Show the data-key indexes against INDEXED_KEYS (the default).")]
+    = False,
+) -> None:
+    """Expression indexes on the data keys of INDEXED_KEYS, for fast filters on them."""
+    from imagehost.errors import BadRequest
+    from imagehost.runtime import open_context
+    from imagehost.service.data_indexes import (
+        apply_indexed_keys,
+        drop_indexed_key,
+        list_indexed_keys,
+    )
+
+    if apply + (drop is not None) + list_ > 1:
+        typer.echo("imagehost: index takes one of --apply, --drop KEY, --list", err=True)
+        raise typer.Exit(2)
+    settings = _settings(config)
+    with open_context(settings) as ctx:
+        if apply:
+            if not settings.indexed_keys:
+                typer.echo("INDEXED_KEYS is empty: no index to create")
+                return
+
+            def report(built: Any) -> None:
+                state = (f"created in {built.seconds:.1f} s" if built.seconds is not None
+                         else "already there")
+                typer.echo(f"data.{built.key}: {built.name} {state}")
+
+            built = apply_indexed_keys(ctx, report)
+            created = sum(b.seconds is not None for b in built)
+            typer.echo(f"{len(settings.indexed_keys)} keys: {created} indexes created, "
+                       f"{len(built) - created} already there; statistics refreshed")
+            return
+        if drop is not None:
+            try:
+                names = drop_indexed_key(ctx, drop)
+            except BadRequest:
+                typer.echo(f"imagehost: --drop {drop!r}: a data key is letters, digits, _ or "
+                           "-, joined by dots (site, plot.zone)", err=True)
+                raise typer.Exit(2) from None
+            typer.echo(f"dropped {', '.join(names)}" if names else f"no index on {drop}")
+            return
+        listing = list_indexed_keys(ctx)
+    for item in listing.present:
+        note = "" if item.valid else " INVALID (an interrupted build; --apply rebuilds it)"
+        unlisted = " not in INDEXED_KEYS (--drop removes it)" if item in listing.unlisted else ""
+        typer.echo(f"data.{item.key}: {item.name}{note}{unlisted}")
+    for key in listing.missing:
+        typer.echo(f"data.{key}: missing (imagehost index --apply creates it)")
+    if not listing.present and not listing.missing:
+        typer.echo("no data-key indexes; INDEXED_KEYS is empty")
+
+
 s3_app = typer.Typer(help="S3-specific operations.", no_args_is_help=True)
 app.add_typer(s3_app, name="s3")
 
@@ -260,18 +321,25 @@ def resize(
     until: Annotated[str | None, typer.Option(help="Only images published until (ISO).")]
     = None,
     only: Annotated[str | None, typer.Option(help="Only these suffixes, e.g. BI,MI.")] = None,
+    ladder: Annotated[bool, typer.Option(
+        "--ladder", help="Rebuild the ladder (LADDER_SIDES) instead of the variants, which "
+                         "stay as they are.")] = False,
     from_store: Annotated[bool, typer.Option(
         "--from-store", help="List originals from the active store, not the catalog.")] = False,
     jobs: JobsOption = None, limit: LimitOption = None, progress: ProgressOption = 100,
     verbose: VerboseOption = False, dry_run: DryRunOption = False,
     broker: BrokerOption = None, local: LocalOption = False,
 ) -> None:
-    """Regenerate the variants of active originals (after a change of RESIZING_CONFIG)."""
+    """Regenerate the variants of active originals (after a change of RESIZING_CONFIG), or
+    with --ladder their ladders (after a change of LADDER_SIDES, or for images stored before
+    the ladder)."""
     from imagehost.jobs.resize import ResizeJob
 
+    if ladder and only:
+        raise ConfigError("--only names variants; --ladder rebuilds the ladder alone")
     params = {"key": key, "prefix": prefix, "since": since, "until": until, "limit": limit,
               "only": [s.strip() for s in only.split(",")] if only else None,
-              "from_store": from_store}
+              "from_store": from_store, "ladder": ladder}
     _run_job(ResizeJob(), params, config, jobs, progress, verbose, dry_run, broker, local)
 
 
@@ -545,7 +613,7 @@ def main() -> None:
 # What the optional extras of pyproject.toml bring (swiftclient imports requests), for the
 # one-line error of a runtime install without them.
 EXTRA_OF_MODULE = {"swiftclient": "swift", "requests": "swift", "celery": "celery",
-                   "kombu": "celery", "redis": "celery"}
+                   "kombu": "celery", "redis": "celery", "opentelemetry": "otel"}
 
 
 def _require_extras(settings: Settings) -> None:

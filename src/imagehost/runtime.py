@@ -5,14 +5,17 @@ Celery worker all take their collaborators from `open_context`."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
+from imagehost import tracing
 from imagehost.catalog.database import create_catalog_engine, migrate
 from imagehost.catalog.derived_objects import DerivedObjectCatalog
 from imagehost.catalog.jobs import JobCatalog
@@ -30,7 +33,11 @@ from imagehost.service.policy import ImagePolicy
 from imagehost.service.pool import WorkPool
 from imagehost.service.rate_limits import RateLimits
 from imagehost.service.record_cache import RecordCache
+from imagehost.storage.base import Store
 from imagehost.storage.factory import Stores, build_stores
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +46,24 @@ def build_context(settings: Settings) -> ServiceContext:
     """Everything the use cases need, connected; the catalog schema brought up to date."""
     configure_libvips(settings.vips_concurrency)
     check_folders(settings)
+    tracer = tracing.configure(settings)
     engine = connect_catalog(settings)
     stores = build_stores_for(settings)
+    records, pending_writes, jobs = (RecordCatalog(engine), PendingWriteCatalog(engine),
+                                     JobCatalog(engine))
+    pool_kind = WorkPool
+    if tracer is not None:
+        stores = traced_stores(stores, tracer)
+        records = tracing.traced(records, "catalog.records", tracer)
+        pending_writes = tracing.traced(pending_writes, "catalog.pending_writes", tracer)
+        jobs = tracing.traced(jobs, "catalog.jobs", tracer)
+        pool_kind = tracing.ContextPool
     ctx = ServiceContext(
         settings=settings, policy=ImagePolicy.from_settings(settings), stores=stores,
-        records=RecordCatalog(engine), pending_writes=PendingWriteCatalog(engine),
-        jobs=JobCatalog(engine), cache=build_derived_cache(settings, stores, engine),
+        records=records, pending_writes=pending_writes,
+        jobs=jobs, cache=build_derived_cache(settings, stores, engine),
         record_cache=RecordCache(settings.record_cache_seconds),
-        pool=WorkPool(settings.render_threads, settings.render_queue),
+        pool=pool_kind(settings.render_threads, settings.render_queue),
         single_flight=SingleFlight(), rate_limits=RateLimits.from_settings(settings))
     sweep_at_start(ctx)
     return ctx
@@ -130,6 +147,19 @@ def build_stores_for(settings: Settings) -> Stores:
     if settings.storage_backend == "swift":
         _set_temp_url_keys(stores)
     return stores
+
+
+def traced_stores(stores: Stores, tracer: Tracer) -> Stores:
+    """Each store with a span `store.<method>` around every call of the Store protocol."""
+    methods = [name for name in vars(Store) if not name.startswith("_")]
+    proxies: dict[int, Store] = {}  # a store that plays two roles stays one object
+    for name, store in stores.named().items():
+        if id(store) not in proxies:
+            proxies[id(store)] = tracing.traced(store, "store", tracer, methods=methods,
+                                                attributes={"imagehost.store": name},
+                                                key_argument=True)
+    return dataclasses.replace(stores, **{name: proxies[id(store)]
+                                          for name, store in stores.named().items()})
 
 
 def build_derived_cache(settings: Settings, stores: Stores, engine: Engine) -> DerivedCache:

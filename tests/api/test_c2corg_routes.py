@@ -473,7 +473,8 @@ def test_publish_with_invalid_crop_is_400_and_moves_nothing(client: TestClient,
 
     assert_json_error(publish(client, key, crop=crop), 400)
 
-    assert files_under(incoming_dir(client)) == sorted([key, *variant_names(key)])
+    assert files_under(incoming_dir(client)) == sorted([key, *variant_names(key),
+                                                        f"{key}.ladder-256"])
     assert every_file(active_dir(client)) == []
 
 
@@ -484,7 +485,8 @@ def test_publish_with_crop_outside_the_image_is_400_and_moves_nothing(
     body = assert_json_error(publish(client, key, crop="100x100+5000+5000"), 400)
 
     assert "crop" in body["message"]
-    assert files_under(incoming_dir(client)) == sorted([key, *variant_names(key)])
+    assert files_under(incoming_dir(client)) == sorted([key, *variant_names(key),
+                                                        f"{key}.ladder-256"])
     assert every_file(active_dir(client)) == []
 
 
@@ -569,8 +571,9 @@ def test_recrop_makes_a_new_key_with_the_same_original_and_cropped_variants(
     assert response.status_code == 200, response.text
     new = response.json()["filename"]
     assert KEY_PATTERN.match(new) and new.endswith(".jpg") and new != old
+    # the new key's ladder would be of the uncropped original: it renders from that instead
     assert files_under(active_dir(client)) == sorted(
-        [old, *variant_names(old), new, *variant_names(new)])
+        [old, *variant_names(old), f"{old}.ladder-256", new, *variant_names(new)])
     for name, content in old_files.items():
         assert (active_dir(client) / name).read_bytes() == content, name
     assert (active_dir(client) / new).read_bytes() == data
@@ -628,7 +631,8 @@ def test_rotate_by_an_unsupported_angle_is_400(client: TestClient, rotation: str
                                             "rotation": rotation})
 
     assert_json_error(response, 400)
-    assert files_under(active_dir(client)) == sorted([key, *variant_names(key)])
+    assert files_under(active_dir(client)) == sorted([key, *variant_names(key),
+                                                      f"{key}.ladder-256"])
     assert status_of(client, key) == "active"
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pillow_heif
+import pillow_jxl
 import pytest
 import pyvips
 from fastapi.testclient import TestClient
 
-from imagehost.imaging import foreign
 from tests import imagegen
 from tests.conftest import SECRET, app_context, files_under
 
@@ -94,7 +95,7 @@ def test_c2corg_upload_stores_an_upright_jpeg_under_a_jpg_key(client: TestClient
     assert re.fullmatch(r"\d+_\d{10}\.jpg", key), key
     base = key.removesuffix(".jpg")
     assert sorted(files_under(incoming(client))) == sorted(
-        [key, *(f"{base}{suffix}.jpg" for suffix in SUFFIXES)])
+        [key, *(f"{base}{suffix}.jpg" for suffix in SUFFIXES), f"{key}.ladder-256"])
     original_bytes = (incoming(client) / key).read_bytes()
     original = jpeg(original_bytes)
     assert (original.width, original.height) == (300, 400)
@@ -123,7 +124,7 @@ def test_records_put_keeps_the_original_and_makes_jpeg_variants(client: TestClie
     assert read_stored(client, path) == WITHOUT_GPS[fmt]
     base = path.removesuffix(f".{fmt}")
     assert sorted(stored(client)) == sorted(
-        [path, *(f"{base}{suffix}.jpg" for suffix in SUFFIXES)])
+        [path, *(f"{base}{suffix}.jpg" for suffix in SUFFIXES), f"{path}.ladder-256"])
     small = jpeg(read_stored(client, f"{base}SI.jpg"))
     assert (small.width, small.height) == (200, 200)
     original = client.get(f"/images/{record['id']}/image", headers=ADMIN)
@@ -178,8 +179,8 @@ def no_foreign_decode(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("decoded before the header was checked")
 
-    monkeypatch.setattr(foreign.pillow_heif, "open_heif", refuse)
-    monkeypatch.setattr(foreign.pillow_jxl, "Decoder", refuse)
+    monkeypatch.setattr(pillow_heif, "open_heif", refuse)  # foreign.py imports them on use
+    monkeypatch.setattr(pillow_jxl, "Decoder", refuse)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests import imagegen
 from tests.conftest import SECRET
@@ -94,6 +95,20 @@ def test_an_operator_error_is_one_line_naming_the_setting(
     assert len(lines) == 1, describe(result)
     assert lines[0].startswith(f"imagehost: {names}"), describe(result)
     assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_database_that_refuses_the_login_is_one_line(tmp_path: Path,
+                                                       postgres_server_url: str) -> None:
+    refused = make_url(postgres_server_url).set(username="nobody-here", password="hunter2")
+    env = local_environ(tmp_path, DATABASE_URL=refused.render_as_string(hide_password=False))
+
+    result = run_cli(["serve"], env, tmp_path, timeout=60)
+
+    assert result.returncode == 2, describe(result)
+    line = result.stderr.strip()
+    assert "\n" not in line and "hunter2" not in line and "Traceback" not in line
+    assert line.startswith("imagehost: DATABASE_URL=postgresql+psycopg://nobody-here:***@")
+    assert 'role "nobody-here" does not exist' in line or "authentication failed" in line
 
 
 @pytest.mark.parametrize("how", ["--debug", "LOG_LEVEL=debug"])

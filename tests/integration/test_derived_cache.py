@@ -21,7 +21,6 @@ import imagehost.service.derived as derived_service
 from imagehost.imaging.derivation import Derivation, parse_derivation, resolve
 from imagehost.imaging.formats import ImageFormat
 from imagehost.imaging.render import render_derivation
-from imagehost.imaging.variants import variant_key
 from imagehost.service.context import ServiceContext
 from imagehost.service.derived import derive_image, record_info
 from imagehost.service.derived_cache import DiskTier, MemoryTier, cache_key
@@ -346,7 +345,7 @@ def test_concurrent_failures_are_shared_and_not_cached(make: Callable[..., TestC
     assert store_keys(tmp_path / "cache", record["id"]) == []
 
 
-# -- the source ladder -------------------------------------------------------------------------
+# -- the ladder --------------------------------------------------------------------------------
 
 def resolved(ctx: ServiceContext, query: list[tuple[str, str]],
              source: ImageFormat) -> Derivation:
@@ -357,7 +356,7 @@ def resolved(ctx: ServiceContext, query: list[tuple[str, str]],
     return resolve(derivation, source, "", quality=settings.derived_quality, focal=None)
 
 
-def test_the_source_ladder_renders_from_the_smallest_sufficient_variant(
+def test_a_miss_renders_from_the_smallest_step_of_the_ladder_at_least_1_5x_the_output(
         make: Callable[..., TestClient], tmp_path: Path) -> None:
     client = make(MEMORY_CACHE_BYTES="0", DISK_CACHE_BYTES="0")
     ctx = app_context(client)
@@ -367,17 +366,17 @@ def test_the_source_ladder_renders_from_the_smallest_sufficient_variant(
     assert response.headers[SOURCE] == "rendered"
     assert size(response.content) == (512, 384)
     catalog_record = ctx.records.get(record["id"])
-    specs = {s.suffix: s for s in ctx.policy.specs}
-    bi = variant_key("ladder/big.jpg", specs["BI"])
-    mi = variant_key("ladder/big.jpg", specs["MI"])
+    large, small = "ladder/big.jpg.ladder-1024", "ladder/big.jpg.ladder-256"
+    assert catalog_record.ladder == [large, small]
     expectations = [
-        ([("w", "512")], bi, (512, 384)),               # BI 1500x1125 >= 512x384 > MI 400x300
-        ([("w", "300")], mi, (300, 225)),
-        ([("w", "100"), ("h", "100"), ("fit", "cover")], mi, (100, 100)),
-        ([("w", "512"), ("h", "512"), ("fit", "cover")], bi, (512, 512)),
-        ([("w", "1000"), ("h", "100"), ("fit", "fill")], bi, (1000, 100)),
-        ([("w", "1600")], "ladder/big.jpg", (1600, 1200)),
-        ([("w", "200"), ("h", "200"), ("fit", "cover"), ("gravity", "attention")], mi,
+        ([("w", "512")], large, (512, 384)),            # 1024x768 >= 1.5 x 512x384
+        ([("w", "300")], large, (300, 225)),            # 256x192 < 1.5 x 300x225
+        ([("w", "100"), ("h", "100"), ("fit", "cover")], small, (100, 100)),  # 133x100 first
+        ([("w", "500"), ("h", "500"), ("fit", "cover")], large, (500, 500)),   # 667x500
+        ([("w", "512"), ("h", "512"), ("fit", "cover")], "ladder/big.jpg", (512, 512)),
+        ([("w", "1000"), ("h", "100"), ("fit", "fill")], "ladder/big.jpg", (1000, 100)),
+        ([("w", "700")], "ladder/big.jpg", (700, 525)),  # 1.5 x 700 > 1024
+        ([("w", "200"), ("h", "200"), ("fit", "cover"), ("gravity", "attention")], large,
          (200, 200)),
     ]
     for query, source_key, expected in expectations:
@@ -396,17 +395,16 @@ def test_the_source_ladder_renders_from_the_smallest_sufficient_variant(
     assert again.source == "store"
 
 
-def test_the_ladder_falls_back_to_the_original_when_a_variant_is_missing(
+def test_a_miss_falls_back_to_the_original_when_a_step_is_missing(
         make: Callable[..., TestClient], tmp_path: Path) -> None:
     client = make()
     ctx = app_context(client)
     record = upload(client, imagegen.photo_jpeg(1000, 750), "ladder/gap.jpg")
-    mi = variant_key("ladder/gap.jpg", next(s for s in ctx.policy.specs if s.suffix == "MI"))
-    (tmp_path / "active" / mi).unlink()
+    (tmp_path / "active" / "ladder/gap.jpg.ladder-256").unlink()
     derived = derive_image(ctx, ctx.records.get(record["id"]),
-                           resolved(ctx, [("w", "300")], ImageFormat.JPEG))
+                           resolved(ctx, [("w", "120")], ImageFormat.JPEG))
     assert derived.source == "rendered from ladder/gap.jpg"
-    assert size(derived.data) == (300, 225)
+    assert size(derived.data) == (120, 90)
 
 
 # -- the cache store on the real S3 API --------------------------------------------------------

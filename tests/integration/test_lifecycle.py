@@ -96,7 +96,7 @@ def test_upload_stores_original_and_variants_in_incoming_and_records_them(
     key = upload(ctx, data)
     base = key.removesuffix(".jpg")
     assert files_under(store_root(ctx, "incoming")) == sorted(
-        [key, f"{base}BI.jpg", f"{base}MI.jpg", f"{base}SI.jpg"])
+        [key, f"{base}BI.jpg", f"{base}MI.jpg", f"{base}SI.jpg", f"{key}.ladder-256"])
     assert (store_root(ctx, "incoming") / key).read_bytes() == data
     assert files_under(store_root(ctx, "active")) == []
     record = ctx.records.by_file(key)
@@ -104,6 +104,7 @@ def test_upload_stores_original_and_variants_in_incoming_and_records_them(
     assert (record.width, record.height, record.format) == (900, 600, "jpeg")
     assert record.sha256 == hashlib.sha256(data).hexdigest() and record.bytes == len(data)
     assert record.variants == [f"{base}BI.jpg", f"{base}MI.jpg", f"{base}SI.jpg"]
+    assert record.ladder == [f"{key}.ladder-256"]
 
 
 @pytest.mark.parametrize("data", [
@@ -205,7 +206,7 @@ def test_delete_removes_originals_and_variants_and_keeps_a_tombstone(
     keys = [upload(ctx), upload(ctx, imagegen.svg())]
     for key in keys:
         publish(ctx, key)
-    assert len(files_under(store_root(ctx, "active"))) == 8
+    assert len(files_under(store_root(ctx, "active"))) == 9  # a ladder step for the JPEG
     done = delete_keys(ctx, [*keys, "nonsense", "1_1.jpg"], datetime.now(UTC))
     assert done == [*keys, "1_1.jpg"]
     assert files_under(store_root(ctx, "active")) == []
@@ -262,19 +263,20 @@ def test_expire_removes_old_unpublished_uploads_only(ctx: ServiceContext) -> Non
     os.utime(orphan, (stamp, stamp))
     report = expire_incoming(ctx, older_than=2 * 3600)
     assert report.objects == sorted([orphan.name, old, *(old.replace('.jpg', f'{s}.jpg')
-                                                        for s in ('BI', 'MI', 'SI'))])
+                                                        for s in ('BI', 'MI', 'SI')),
+                                     f"{old}.ladder-256"])
     assert report.records == 1
     assert ctx.records.by_file(old) is None
     assert ctx.records.by_file(fresh) is not None
-    assert len(files_under(incoming)) == 4
+    assert len(files_under(incoming)) == 5
     assert ctx.records.by_file(published).status == "active"
-    assert len(files_under(store_root(ctx, "active"))) == 4
+    assert len(files_under(store_root(ctx, "active"))) == 5
 
 
 def test_expire_dry_run_changes_nothing(ctx: ServiceContext) -> None:
     key = upload(ctx)
     report = expire_incoming(ctx, older_than=0.0, dry_run=True,
                              now=datetime.now(UTC) + timedelta(seconds=5))
-    assert len(report.objects) == 4
-    assert len(files_under(store_root(ctx, "incoming"))) == 4
+    assert len(report.objects) == 5
+    assert len(files_under(store_root(ctx, "incoming"))) == 5
     assert ctx.records.by_file(key) is not None

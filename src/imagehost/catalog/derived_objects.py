@@ -7,7 +7,7 @@ lock on SQLite), so the total stays the sum of the sizes whatever instances run 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,17 +32,24 @@ class DerivedObjectCatalog:
 
     def use(self, key: str, record_id: int, size: int, now: datetime) -> int:
         """Record that `key` (`size` bytes) was stored or read now; returns the total."""
+        return self.use_many([(key, record_id, size)], now)
+
+    def use_many(self, objects: Sequence[tuple[str, int, int]], now: datetime) -> int:
+        """`use` for several (key, record id, size) in one transaction; returns the total."""
+        latest = {key: (record_id, size) for key, record_id, size in objects}
         with self.engine.begin() as connection:
             _lock(connection)
-            old = connection.execute(select(DerivedObject.bytes)
-                                     .where(DerivedObject.key == key)).scalar()
-            if old is None:
-                connection.execute(insert(DerivedObject).values(
-                    key=key, record_id=record_id, bytes=size, last_used=now))
-            else:
+            rows = connection.execute(select(DerivedObject.key, DerivedObject.bytes)
+                                      .where(DerivedObject.key.in_(list(latest))))
+            old = {key: size for key, size in rows}
+            added = [{"key": key, "record_id": record_id, "bytes": size, "last_used": now}
+                     for key, (record_id, size) in latest.items() if key not in old]
+            if added:
+                connection.execute(insert(DerivedObject), added)
+            for key in old:
                 connection.execute(update(DerivedObject).where(DerivedObject.key == key)
-                                   .values(bytes=size, last_used=now))
-            return _add(connection, size - (old or 0))
+                                   .values(bytes=latest[key][1], last_used=now))
+            return _add(connection, sum(size for _, size in latest.values()) - sum(old.values()))
 
     def total(self) -> int:
         with self.engine.connect() as connection:

@@ -55,6 +55,9 @@ OPERATORS: tuple[Operator, ...] = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "
 SYSTEM_FIELDS = ("id", "file", "time", "status", "format", "width", "height", "bytes",
                  "sha256", "published")
 STATUSES = ("incoming", "active", "deleted")
+ORDERS = ("1", "-1", "asc", "desc", "ascending", "descending")
+"""The values of `order`; the descending ones:"""
+DESCENDING_ORDERS = ("-1", "desc", "descending")
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 MAX_IN_VALUES = 100
 MAX_CONDITIONS = 50
@@ -365,9 +368,9 @@ def _sort(raw: str | None, order: str | None) -> tuple[SortKey, ...]:
         if len(keys) != 1 or raw.lstrip().startswith(("-", "+")):
             raise FilterError("order", "goes with one sort key without a sign")
         direction = order.strip().lower()
-        if direction not in ("1", "-1", "asc", "desc", "ascending", "descending"):
+        if direction not in ORDERS:
             raise FilterError("order", "expected 1, -1, asc or desc")
-        keys = [replace(keys[0], descending=direction in ("-1", "desc", "descending"))]
+        keys = [replace(keys[0], descending=direction in DESCENDING_ORDERS)]
     return tuple(keys)
 
 

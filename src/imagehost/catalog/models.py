@@ -70,6 +70,8 @@ class ImageRecord(Base):
     bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     variants: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    ladder: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    """The keys of the image's ladder steps (service/ladder.py), stored next to it."""
     data: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

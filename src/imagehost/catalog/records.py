@@ -4,6 +4,9 @@ Both dialects give the same rows in the same order: JSON values are compared by 
 never equals a string), text compares bytewise (COLLATE "C" on PostgreSQL), and sorting on a
 data key orders by type (null, boolean, number, string, object or array, missing), then value.
 On PostgreSQL, equality is JSONB containment (`@>`), which the GIN index on `data` serves.
+The keys of INDEXED_KEYS have expression indexes (data_indexes.py) on exactly the
+expressions compiled here, so conditions on them are found through an index on both
+databases; a page's total is read from the counts per status when only statuses filter.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -53,6 +57,7 @@ from imagehost.catalog.filters import (
     SortKey,
 )
 from imagehost.catalog.models import ImageRecord, ImageStatus, UTCDateTime
+from imagehost.catalog.status_counts import COUNTS
 
 _COLUMNS: dict[str, Any] = {
     "id": ImageRecord.id, "file": ImageRecord.key, "time": ImageRecord.created_at,
@@ -68,46 +73,78 @@ _MISSING_RANK = 5
 
 
 class JsonField:
-    """Typed access to `data` at one path, in one SQL dialect."""
+    """Typed access to `data` at one path, in one SQL dialect.
 
-    def __init__(self, path: Sequence[str], dialect: str) -> None:
+    JSON paths are SQL literals, never parameters, and every constant inside an expression an
+    index can hold (`key_expressions`) is too: a database serves a condition from an
+    expression index only when the query holds the identical expression."""
+
+    def __init__(self, path: Sequence[str], dialect: str, column: Any = None) -> None:
         self.path = tuple(path)
         self.dialect = dialect
-        self.column = ImageRecord.data
+        self.column = ImageRecord.data if column is None else column
 
     def _pg_node(self) -> Any:
         """The value at the path, or NULL; a strict jsonpath with quoted members never
         indexes arrays (as SQLite's $."a"."0" does not), so both dialects agree."""
         jsonpath = "strict $" + "".join(f'."{segment}"' for segment in self.path)
-        return func.jsonb_path_query_first(self.column, literal_column(f"'{jsonpath}'::jsonpath"),
-                                           literal_column("'{}'::jsonb"), true())
+        return func.jsonb_path_query_first(
+            self.column, literal_column(f"{_sql_string(jsonpath)}::jsonpath"),
+            literal_column("'{}'::jsonb"), true())
 
     def _pg_text(self) -> Any:
         return self._pg_node().op("#>>", return_type=Text)(literal_column("'{}'::text[]"))
 
-    def _sqlite_path(self) -> str:
-        return "$" + "".join(f'."{segment}"' for segment in self.path)
+    def _pg_typed(self, kind: str, value: Any) -> Any:
+        """`value` where the node is of JSON type `kind`, else NULL."""
+        return case((func.jsonb_typeof(self._pg_node()) == literal_column(_sql_string(kind)),
+                     value), else_=None)
+
+    def _sqlite_path(self) -> Any:
+        return literal_column(_sql_string(
+            "$" + "".join(f'."{segment}"' for segment in self.path)))
+
+    def extracted(self) -> ColumnElement[Any]:
+        """SQLite's json_extract at the path: the number, the string, 1 or 0 for booleans,
+        the JSON text of an object or array, NULL for null or missing."""
+        return func.json_extract(self.column, self._sqlite_path())
+
+    def _sqlite_type(self) -> ColumnElement[Any]:
+        return func.json_type(self.column, self._sqlite_path())
 
     def type_(self) -> ColumnElement[Any]:
         """'null', 'boolean', 'number', 'string', 'object', 'array', or NULL when missing."""
         if self.dialect == "postgresql":
             return func.jsonb_typeof(self._pg_node())
-        raw = func.json_type(self.column, self._sqlite_path())
+        raw = self._sqlite_type()
         return case((raw.in_(["integer", "real"]), "number"), (raw == "text", "string"),
                     (raw.in_(["true", "false"]), "boolean"), else_=raw)
 
     def number(self) -> ColumnElement[Any]:
+        """The number (NULL for any other type on PostgreSQL; SQLite's json_extract)."""
         if self.dialect == "postgresql":
-            return case((self.type_() == "number", cast(self._pg_text(), Numeric)), else_=None)
-        return func.json_extract(self.column, self._sqlite_path())
+            return self._pg_typed("number", cast(self._pg_text(), Numeric))
+        return self.extracted()
+
+    def string(self) -> ColumnElement[Any]:
+        """PostgreSQL: the string, compared bytewise; NULL for any other type."""
+        return self._pg_typed("string", self._pg_text()).collate("C")
 
     def text(self) -> ColumnElement[Any]:
         """The string value, or 'true'/'false' for booleans."""
         if self.dialect == "postgresql":
             return self._pg_text().collate("C")
-        raw = func.json_type(self.column, self._sqlite_path())
-        return case((raw == "text", func.json_extract(self.column, self._sqlite_path())),
+        raw = self._sqlite_type()
+        return case((raw == "text", self.extracted()),
                     (raw.in_(["true", "false"]), raw), else_=None)
+
+    def key_expressions(self) -> list[ColumnElement[Any]]:
+        """What an expression index on this key holds, one index per item on PostgreSQL
+        (numbers; strings), one index of all items on SQLite (with status and created_at,
+        so that counts and pages never read the table)."""
+        if self.dialect == "postgresql":
+            return [self.number(), self.string()]
+        return [self.extracted(), self._sqlite_type()]
 
     def json_text(self) -> ColumnElement[Any]:
         """The value as JSON text (any type)."""
@@ -127,9 +164,8 @@ class JsonField:
     def is_in(self, values: Sequence[JsonScalar]) -> ColumnElement[bool]:
         """Membership by JSON type (SQLite): one `IN (...)` per type, never one test per value;
         null and booleans are told by json_type alone."""
-        path = self._sqlite_path()
-        kind = func.json_type(self.column, path)
-        value = func.json_extract(self.column, path)
+        kind = self._sqlite_type()
+        value = self.extracted()
         words = ["null" if v is None else "true" if v else "false"
                  for v in values if v is None or isinstance(v, bool)]
         numbers = [_number(v, self) for v in values
@@ -170,22 +206,75 @@ def condition_sql(condition: DataCondition, dialect: str) -> ColumnElement[bool]
     op, value = condition.op, condition.value
     if op == "exists":
         return field.type_().isnot(None) if value else field.type_().is_(None)
-    if op == "eq":
-        return _equals(field, value)  # type: ignore[arg-type]
     if op == "ne":
         if dialect == "postgresql":
             return not_(field.contains(value))  # type: ignore[arg-type]
         return or_(field.type_().is_(None), not_(_equals(field, value)))  # type: ignore[arg-type]
+    if dialect == "postgresql":
+        return _postgresql_condition(field, op, value)
+    if op == "eq":
+        exact = _equals(field, value)  # type: ignore[arg-type]
+    elif op == "in":
+        exact = field.is_in(value)  # type: ignore[arg-type]
+    elif isinstance(value, int | float):
+        exact = and_(field.type_() == "number",
+                     _COMPARE[op](field.number(), _number(value, field)))
+    else:
+        exact = and_(field.type_() == "string", _COMPARE[op](field.text(), value))
+    seek = _sqlite_seek(field, op, value)
+    return exact if seek is None else and_(seek, exact)
+
+
+_COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}
+
+
+def _postgresql_condition(field: JsonField, op: str, value: Any) -> ColumnElement[bool]:
+    """Equality and `in` are containment (the GIN index); a comparison reads the number or
+    the string, NULL for any other type, as the expression indexes of INDEXED_KEYS hold."""
+    if op == "eq":
+        return field.contains(value)
     if op == "in":
-        if dialect == "postgresql":
-            return field.contains_any(value)  # type: ignore[arg-type]
-        return field.is_in(value)  # type: ignore[arg-type]
-    compare: Callable[[Any, Any], ColumnElement[bool]] = {
-        "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b,
-        "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}[op]
+        return field.contains_any(value)
+    if not isinstance(value, int | float):
+        return _COMPARE[op](field.string(), value)
+    exact = _COMPARE[op](field.number(), _number(value, field))
+    if isinstance(value, int):
+        return exact
+    # A float compares as a double (as on SQLite): the numeric expression is cast to double
+    # precision, which no index holds. A bound one double further out, compared as numeric,
+    # lets the index find a superset that the exact comparison then narrows.
+    outward = math.nextafter(value, -math.inf if op in ("gt", "gte") else math.inf)
+    if not math.isfinite(outward):
+        return exact
+    bound = literal(Decimal(outward), Numeric())
+    seek = field.number() > bound if op in ("gt", "gte") else field.number() < bound
+    return and_(seek, exact)
+
+
+def _sqlite_seek(field: JsonField, op: str, value: Any) -> ColumnElement[bool] | None:
+    """A term on json_extract alone that the typed condition implies, so an expression index
+    on json_extract(data, '$."key"') finds the candidates (the typed condition, read from the
+    same index, keeps the result exact). SQLite sorts numbers before text and text before
+    blobs, '' is the smallest text; every range is bounded on both sides, as SQLite (without
+    histograms) takes a one-sided range for a quarter of the table and would rather scan."""
+    extracted = field.extracted()
+    if op in ("eq", "in"):
+        values = value if op == "in" else (value,)
+        others = [int(v) if isinstance(v, bool) else v if isinstance(v, str)
+                  else _number(v, field) for v in values if v is not None]
+        listed = extracted.in_(others) if others else false()
+        return or_(extracted.is_(None), listed) if None in values else listed
     if isinstance(value, int | float):
-        return and_(field.type_() == "number", compare(field.number(), _number(value, field)))
-    return and_(field.type_() == "string", compare(field.text(), value))
+        lowest, highest = literal(-math.inf), literal("")
+    else:
+        lowest, highest = literal(""), literal(b"")
+    bound = _COMPARE[op](extracted, _number(value, field) if isinstance(value, int | float)
+                         else value)
+    if op in ("gt", "gte"):
+        return and_(bound, extracted < highest)
+    return and_(extracted >= lowest, bound)
 
 
 def _equals(field: JsonField, value: JsonScalar) -> ColumnElement[bool]:
@@ -286,21 +375,41 @@ class RecordCatalog:
     def _page(self, query: RecordQuery) -> Page:
         clauses = self.where(query.filter)
         columns = sort_columns(query.sort, self.dialect)
+        # The page is chosen on the ids and sort keys alone (an index can hold them all),
+        # then only its rows are read: sorting whole rows would read every matching one.
+        keys = [column.label(f"sort_{i}") for i, (column, _) in enumerate(columns)]
+        chosen = select(ImageRecord.id.label("page_id"), *keys).where(*clauses)
+        if query.cursor is not None:
+            chosen = chosen.where(_after(columns, query.cursor))
+        chosen = chosen.order_by(*(c.desc() if d else c.asc() for c, d in columns))
+        if query.cursor is None:
+            chosen = chosen.offset(query.skip)
+        page = chosen.limit(query.limit).subquery("page")
+        ordered = [(page.c[key.name], descending) for key, (_, descending) in zip(
+            keys, columns, strict=True)]
+        statement = (select(ImageRecord, *(c for c, _ in ordered))
+                     .join(page, ImageRecord.id == page.c.page_id)
+                     .order_by(*(c.desc() if d else c.asc() for c, d in ordered)))
         with self._session() as session:
-            total = session.scalar(select(func.count()).select_from(ImageRecord)
-                                   .where(*clauses)) or 0
-            statement = select(ImageRecord, *(c for c, _ in columns)).where(*clauses)
-            if query.cursor is not None:
-                statement = statement.where(_after(columns, query.cursor))
-            statement = statement.order_by(*(c.desc() if d else c.asc() for c, d in columns))
-            if query.cursor is None:
-                statement = statement.offset(query.skip)
-            rows = session.execute(statement.limit(query.limit)).all()
+            total = self._total(session, query.filter, clauses)
+            rows = session.execute(statement).all()
         records = [row[0] for row in rows]
         next_cursor = None
         if len(rows) == query.limit:
             next_cursor = [_cursor_value(v) for v in rows[-1][1:]]
         return Page(total, records, next_cursor)
+
+    def _total(self, session: Session, record_filter: RecordFilter,
+                clauses: list[ColumnElement[bool]]) -> int:
+        """How many records match: read from the counts per status when the filter is only
+        on statuses (the triggers of image_counts keep them exact), else counted."""
+        if replace(record_filter, statuses=None).empty:
+            statement = select(func.coalesce(func.sum(COUNTS.c.records), 0))
+            if record_filter.statuses:
+                statement = statement.where(COUNTS.c.status.in_(record_filter.statuses))
+            return int(session.scalar(statement) or 0)
+        return session.scalar(select(func.count()).select_from(ImageRecord)
+                              .where(*clauses)) or 0
 
     def iterate(self, record_filter: RecordFilter, batch: int = 500) -> Iterator[ImageRecord]:
         """Every matching record in id order, fetched in batches (for exports and bulk work)."""
@@ -398,6 +507,15 @@ class RecordCatalog:
                 record.deleted_at = when
             return record
 
+    def set_ladder(self, key: str, ladder: Sequence[str]) -> ImageRecord | None:
+        """Record the ladder steps the image `key` has; None if there is no live record."""
+        with self._session() as session, session.begin():
+            record = session.scalar(select(ImageRecord).where(
+                ImageRecord.key == key, ImageRecord.status != ImageStatus.DELETED.value))
+            if record is not None:
+                record.ladder = list(ladder)
+            return record
+
     def remove_incoming(self, keys: Iterable[str]) -> int:
         """Delete the records of `keys` that are still incoming (never a published one)."""
         keys = list(keys)
@@ -415,10 +533,11 @@ class RecordCatalog:
                 ImageRecord.created_at < cutoff)))
 
     def count_by_status(self) -> dict[str, int]:
+        """Records per status (those with none are left out), from image_counts."""
         with self._session() as session:
-            rows = session.execute(select(ImageRecord.status, func.count())
-                                   .group_by(ImageRecord.status))
-            return {status: count for status, count in rows}
+            rows = session.execute(select(COUNTS.c.status, COUNTS.c.records)
+                                   .where(COUNTS.c.records > 0))
+            return {status: int(count) for status, count in rows}
 
     def check(self) -> None:
         with self.engine.connect() as connection:
@@ -482,6 +601,11 @@ def _cursor_bind(column: Any, value: Any) -> Any:
     if isinstance(column_type, String | Text) and not isinstance(value, str):
         raise FilterError("cursor", "not a cursor for this sort order")
     return literal(value, column_type) if column_type is not None else literal(value)
+
+
+def _sql_string(text: str) -> str:
+    """`text` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _value_order(value: Any) -> tuple[int, float, str]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-import pillow_heif
-import pillow_jxl
 import pyvips
 
 from imagehost.errors import InvalidImage
@@ -35,6 +33,8 @@ _ORIENT: Mapping[int, Callable[[pyvips.Image], pyvips.Image]] = {
 
 def decode_heif(data: bytes) -> pyvips.Image:
     """The primary image of a HEIF file, its irot/imir/clap transforms applied (by libheif)."""
+    import pillow_heif  # on first use: 4 MB a server without HEIF uploads never needs
+
     try:
         heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
         pixels, stride = heif.data, heif.stride
@@ -52,6 +52,8 @@ def decode_heif(data: bytes) -> pyvips.Image:
 def decode_jxl(data: bytes) -> pyvips.Image:
     """A JPEG XL image, oriented by its codestream's orientation: libjxl orients the pixels it
     decodes; a recompressed JPEG comes back as that JPEG, oriented here."""
+    import pillow_jxl  # on first use, as pillow_heif
+
     try:
         orientation = read_jxl_header(data).orientation
         is_jpeg, info, pixels, icc, boxes = pillow_jxl.Decoder()(data)

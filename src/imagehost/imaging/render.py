@@ -14,6 +14,7 @@ from imagehost.errors import BadRequest, InvalidImage
 from imagehost.imaging.derivation import Derivation
 from imagehost.imaging.foreign import FOREIGN_DECODERS
 from imagehost.imaging.formats import LOADERS, ImageFormat
+from imagehost.imaging.ladder import LadderStep, ladder_format, ladder_steps
 from imagehost.imaging.probe import ImageInfo
 from imagehost.imaging.variants import (
     Crop,
@@ -25,6 +26,17 @@ from imagehost.imaging.variants import (
 )
 
 WHITE = [255, 255, 255]
+LADDER_JPEG_QUALITY = 92
+LADDER_WEBP_QUALITY = 95
+# a step is an intermediate that misses decode: encode speed counts more than size (zlib 1
+# with the sub filter is 3x faster than 6 with adaptive filters, for 1.6x the bytes)
+LADDER_SAVE_OPTIONS: dict[ImageFormat, dict[str, Any]] = {
+    ImageFormat.JPEG: {"Q": LADDER_JPEG_QUALITY},
+    ImageFormat.PNG: {"compression": 1, "filter": "sub"},
+    # every frame a key frame: libwebp's sub-frame blending would add an alpha band
+    ImageFormat.WEBP: {"Q": LADDER_WEBP_QUALITY, "effort": 0, "kmax": 1},
+    ImageFormat.GIF: {"effort": 1},
+}
 
 
 def libvips_version() -> str:
@@ -53,30 +65,79 @@ class RenderedVariant:
 
 
 @dataclass(frozen=True)
+class RenderedStep:
+    """A step of the ladder (imaging/ladder.py)."""
+
+    step: LadderStep
+    format: ImageFormat
+    data: bytes
+
+
+@dataclass(frozen=True)
 class RenderResult:
     variants: tuple[RenderedVariant, ...]
     original: bytes | None
     """Re-encoded original when it had to change (auto-orientation), else None."""
     seconds: float
+    ladder: tuple[RenderedStep, ...] = ()
 
 
 def render_variants(data: bytes, info: ImageInfo, specs: Sequence[VariantSpec],
-                    *, orient_original: bool = False) -> RenderResult:
-    """Decode `data` once at the largest scale any variant needs and encode every variant."""
+                    *, orient_original: bool = False,
+                    ladder: Sequence[int] = ()) -> RenderResult:
+    """Decode `data` once at the largest scale any variant or step of the ladder (its
+    longest sides) needs, then encode every variant and step."""
     started = time.perf_counter()
     rotate_original = orient_original and info.format is ImageFormat.JPEG and info.orientation != 1
+    step_format = ladder_format(info.format, info.has_alpha)
+    steps = ladder_steps(info.width, info.height, ladder) if step_format else ()
     try:
         if rotate_original:
             base = _load_full(data, info).autorot().copy_memory()
             original: bytes | None = encode(base, ImageFormat.JPEG, quality=95,
                                              keep_metadata=True)
         else:
-            base = _load_base(data, info, specs)
+            base = _load_base(data, info, specs, steps)
             original = None
         variants = tuple(_render_one(base, info, spec) for spec in specs)
+        rendered_steps = tuple(
+            RenderedStep(step, step_format, encode_step(_resize_to(base, step.width,
+                                                                   step.height), step_format))
+            for step in steps)
     except pyvips.Error as exc:
         raise InvalidImage(f"Bad format: the image cannot be decoded ({_detail(exc)}).") from None
-    return RenderResult(variants, original, time.perf_counter() - started)
+    return RenderResult(variants, original, time.perf_counter() - started, rendered_steps)
+
+
+def render_ladder(data: bytes, info: ImageInfo, sides: Sequence[int]) -> tuple[RenderedStep, ...]:
+    """Only the ladder of a stored original (`imagehost resize --ladder`)."""
+    return render_variants(data, info, (), ladder=sides).ladder
+
+
+def encode_step(image: pyvips.Image, fmt: ImageFormat) -> bytes:
+    """A step of the ladder: high quality, upright, its ICC profile kept and nothing else of
+    the metadata, alpha and frames as they are."""
+    if fmt not in LADDER_SAVE_OPTIONS:
+        raise InvalidImage(f"Cannot encode a ladder step as {fmt.value}.")
+    if not fmt.spec.alpha and image.hasalpha():
+        image = image.flatten(background=WHITE)
+    if not _profile_fits(image):
+        image = image.copy()
+        image.remove("icc-profile-data")
+    return getattr(image, f"{fmt.spec.saver}_buffer")(**LADDER_SAVE_OPTIONS[fmt], keep="icc")
+
+
+_PROFILE_BANDS = {b"RGB ": 3, b"GRAY": 1, b"CMYK": 4}
+
+
+def _profile_fits(image: pyvips.Image) -> bool:
+    """Whether the ICC profile the image carries (if any) describes its pixels: libvips turns
+    CMYK into sRGB while decoding, and leaves the CMYK profile attached."""
+    if not image.get_typeof("icc-profile-data"):
+        return True
+    profile = image.get("icc-profile-data")
+    colour_bands = image.bands - (1 if image.hasalpha() else 0)
+    return _PROFILE_BANDS.get(bytes(profile[16:20])) == colour_bands
 
 
 def apply_edit(data: bytes, info: ImageInfo, *, crop: Crop | None = None,
@@ -109,15 +170,16 @@ def convert_original(data: bytes, info: ImageInfo, fmt: ImageFormat, *, quality:
 
 
 def encode(image: pyvips.Image, fmt: ImageFormat, *, quality: int,
-           keep_metadata: bool = False, effort: int | None = None) -> bytes:
-    """Encode with the format's saver and options from the registry; an image with alpha is
-    flattened on white for a format that cannot carry it."""
+           keep_metadata: bool = False, effort: int | None = None, fast: bool = False) -> bytes:
+    """Encode with the format's saver and options from the registry (with `fast`, its fast
+    options); an image with alpha is flattened on white for a format that cannot carry it."""
     spec = fmt.spec
     if spec.saver is None:
         raise InvalidImage(f"Cannot encode {fmt.value}.")
     if not spec.alpha and image.hasalpha():
         image = image.flatten(background=WHITE)
-    options: dict[str, Any] = {**spec.save_options, "keep": "all" if keep_metadata else "none"}
+    options: dict[str, Any] = {**spec.save_options, **(spec.fast_save_options if fast else {}),
+                               "keep": "all" if keep_metadata else "none"}
     if spec.quality:
         options["Q"] = quality
     if effort is not None:
@@ -137,13 +199,16 @@ def _load_full(data: bytes, info: ImageInfo) -> pyvips.Image:
                                         fail_on="error", **({"n": -1} if info.animated else {}))
 
 
-def _load_base(data: bytes, info: ImageInfo, specs: Sequence[VariantSpec]) -> pyvips.Image:
-    """The oriented image at the smallest resolution that still serves every variant."""
-    scale = max((spec.source_scale(info.width, info.height) for spec in specs), default=1.0)
+def _load_base(data: bytes, info: ImageInfo, specs: Sequence[VariantSpec],
+               steps: Sequence[LadderStep] = ()) -> pyvips.Image:
+    """The oriented image at the smallest resolution that still serves every variant and
+    step of the ladder."""
+    scales = [*(spec.source_scale(info.width, info.height) for spec in specs),
+              *(max(step.width / info.width, step.height / info.height) for step in steps)]
+    scale = min(1.0, max(scales, default=1.0))
     width = max(1, math.ceil(info.width * scale))
     height = max(1, math.ceil(info.height * scale))
-    return _shrunk(data, info, width, _load_options(info), height=height,
-                   size="down").copy_memory()
+    return _thumbnail(data, info, (width, height), _load_options(info), size="down").copy_memory()
 
 
 def _shrunk(data: bytes, info: ImageInfo, width: int, options: str,
@@ -240,10 +305,12 @@ def _detail(exc: pyvips.Error) -> str:
 
 
 def render_derivation(source: bytes, source_info: ImageInfo, original: ImageInfo,
-                      derivation: Derivation, *, avif_effort: int) -> bytes:
-    """Render `derivation` of `original` from `source`: the original itself, or a stored variant
-    at least as large as the output (a smaller decode). Sizes are computed on the original's
-    dimensions, so the output is the same whichever source is used."""
+                      derivation: Derivation, *, avif_effort: int,
+                      full_effort_pixels: int | None = None) -> bytes:
+    """Render `derivation` of `original` from `source`: the original itself, or a step of its
+    ladder (upright, ICC profile, alpha and frames kept) at least 1.5x the output (a smaller
+    decode). Sizes are computed on the original's dimensions, so the output is the same
+    whichever source is used."""
     animated = source_info.animated and derivation.format in ("gif", "webp")
     options = "fail_on=error,n=-1" if animated else "fail_on=error"
     target = (derivation.resize_step().target(original.width, original.height)
@@ -261,32 +328,40 @@ def render_derivation(source: bytes, source_info: ImageInfo, original: ImageInfo
                 image = _pad(image, derivation)
         if derivation.thumbnail is not None:
             image = _enhance(image, derivation.thumbnail)
-        return encode_output(image, derivation.format, derivation.quality or 80, avif_effort)
+        return encode_output(image, derivation.format, derivation.quality or 80, avif_effort,
+                             full_effort_pixels)
     except pyvips.Error as exc:
         raise InvalidImage(f"Bad format: the image cannot be decoded ({_detail(exc)}).") from None
 
 
 def _thumbnail(source: bytes, info: ImageInfo, target: tuple[int, int],
-               options: str) -> pyvips.Image:
-    """Decode and resize to `target`. A JPEG loads at the largest DCT scale (1/2, 1/4, 1/8)
-    still at least `target`, as thumbor's draft and imgproxy do: libvips' own thumbnail keeps
-    a factor of 2 in hand, so a 1500 px source fitted into 512 px would decode in full, for 2.4x
-    the decode and resize time (bench/README.md has the quality cost: about 40 dB PSNR)."""
+               options: str, *, size: str = "force") -> pyvips.Image:
+    """Decode and resize to `target` (`size` down: to fit inside it). A JPEG loads at the
+    largest DCT scale (1/2, 1/4, 1/8) still at least `target`, as thumbor's draft and imgproxy
+    do: libvips' own thumbnail keeps a factor of 2 in hand, so a 1500 px source fitted into
+    512 px would decode in full, for 2.4x the decode and resize time (bench/README.md has the
+    quality cost: about 40 dB PSNR), and a 24 MP upload's 1500 px base would decode at half
+    size, for 30% more time and 10 MB more memory than at a quarter."""
     shrink = min(info.width / max(1, target[0]), info.height / max(1, target[1]))
     factor = next((f for f in (8, 4, 2) if shrink >= f), 1)
     if info.format is not ImageFormat.JPEG or factor == 1:
-        return _shrunk(source, info, target[0], options, height=target[1], size="force")
+        return _shrunk(source, info, target[0], options, height=target[1], size=size)
     image = pyvips.Image.new_from_source(pyvips.Source.new_from_memory(source), options,
                                          access="sequential", shrink=factor)
-    return image.thumbnail_image(target[0], height=target[1], size="force")
+    return image.thumbnail_image(target[0], height=target[1], size=size)
 
 
-def encode_output(image: pyvips.Image, fmt: str, quality: int, avif_effort: int) -> bytes:
+def encode_output(image: pyvips.Image, fmt: str, quality: int, avif_effort: int,
+                  full_effort_pixels: int | None = None) -> bytes:
+    """A derived image: frames kept only for a format that animates; an output larger than
+    `full_effort_pixels` (per frame) gets the format's fast options (None: never)."""
     output = ImageFormat(fmt)
     if not output.animatable and _page_height(image) != image.height:
         image = image.extract_area(0, 0, image.width, _page_height(image))
     effort = avif_effort if output is ImageFormat.AVIF else None
-    return encode(image, output, quality=quality, effort=effort)
+    fast = (full_effort_pixels is not None
+            and image.width * _page_height(image) > full_effort_pixels)
+    return encode(image, output, quality=quality, effort=effort, fast=fast)
 
 
 def _cover_crop(image: pyvips.Image, derivation: Derivation) -> pyvips.Image:

@@ -17,6 +17,7 @@ from imagehost.catalog.models import ImageStatus, ItemState
 from imagehost.imaging.formats import UPLOAD_FORMATS, format_of_path
 from imagehost.service.context import ServiceContext
 from imagehost.service.deletion import delete_image
+from imagehost.service.ladder import ladder_side
 from imagehost.service.storing import catalog_stored_image, set_image_status
 
 STORE_ROLES = {"incoming": ImageStatus.INCOMING, "active": ImageStatus.ACTIVE}
@@ -78,8 +79,10 @@ class ReindexJob:
 
 
 def is_original(key: str, suffixes: tuple[str, ...]) -> bool:
-    """Not a variant (`<base><SUFFIX>.<ext>`), not a cached derivative, an image extension."""
-    if key.startswith("derived/") or format_of_path(key) not in UPLOAD_FORMATS:
+    """Not a variant (`<base><SUFFIX>.<ext>`), not a step of a ladder
+    (`<original>.ladder-<side>`), not a cached derivative, an image extension."""
+    if key.startswith("derived/") or ladder_side(key) is not None \
+            or format_of_path(key) not in UPLOAD_FORMATS:
         return False
     stem = posixpath.splitext(key)[0]
     return not any(stem.endswith(suffix) and len(stem) > len(suffix) for suffix in suffixes)

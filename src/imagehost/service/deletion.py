@@ -1,6 +1,7 @@
-"""The one delete path: an image goes from everywhere at once: its original and variants from
-the store that holds them, every derived image from every cache tier (memory, disk, cache
-store), and its row becomes a tombstone (or, for an upload that expired unpublished, goes).
+"""The one delete path: an image goes from everywhere at once: its original, variants and
+ladder from the store that holds them, every derived image from every cache tier (memory,
+disk, cache store), and its row becomes a tombstone (or, for an upload that expired
+unpublished, goes).
 
 c2corg's /delete, /rotate (the old key), records DELETE (one and bulk), expiry, and a
 re-upload over an existing path all come here.
@@ -15,6 +16,7 @@ from datetime import datetime
 from imagehost.catalog.models import ImageRecord, ImageStatus
 from imagehost.errors import ImagehostError
 from imagehost.service.context import ServiceContext
+from imagehost.service.ladder import possible_ladder_keys
 from imagehost.service.naming import check_original_key
 from imagehost.storage.base import Store
 
@@ -50,7 +52,8 @@ def delete_keys(ctx: ServiceContext, keys: Iterable[str], now: datetime) -> list
             if record is not None and record.status == ImageStatus.ACTIVE.value:
                 delete_image(ctx, record, now)
             else:
-                for k in [*ctx.policy.variant_keys(key), key]:
+                for k in [*ctx.policy.variant_keys(key),
+                          *possible_ladder_keys(key, ctx.policy.ladder_sides), key]:
                     ctx.stores.active.delete(k)
             done.append(key)
         except ImagehostError as exc:
@@ -78,7 +81,10 @@ def purge_derived(ctx: ServiceContext, record_id: int) -> int:
 
 
 def image_files(ctx: ServiceContext, record: ImageRecord) -> list[str]:
-    """The variants (recorded, and those the configuration names now), then the original."""
-    variants = dict.fromkeys([*record.variants, *ctx.policy.variant_keys(record.key)])
-    variants.pop(record.key, None)
-    return [*variants, record.key]
+    """The variants and the ladder (recorded, and those the configuration names now), then
+    the original."""
+    files = dict.fromkeys([
+        *record.variants, *ctx.policy.variant_keys(record.key), *(record.ladder or ()),
+        *possible_ladder_keys(record.key, ctx.policy.ladder_sides, (record.width, record.height))])
+    files.pop(record.key, None)
+    return [*files, record.key]

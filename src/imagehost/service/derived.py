@@ -5,9 +5,12 @@ source, once per concurrent burst. The route and the memory-hit fast path both c
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,15 +26,18 @@ from imagehost.imaging.derivation import (
     resolve,
 )
 from imagehost.imaging.formats import ImageFormat, sniff_format
+from imagehost.imaging.ladder import source_step
 from imagehost.imaging.metadata import describe
 from imagehost.imaging.probe import ImageInfo, probe_image
 from imagehost.imaging.render import render_derivation
-from imagehost.imaging.variants import Resize, VariantSpec, variant_key
+from imagehost.imaging.variants import Resize, variant_key
 from imagehost.service.access import ANONYMOUS, Caller
 from imagehost.service.context import ServiceContext
 from imagehost.service.derived_cache import cache_key
+from imagehost.service.ladder import recorded_steps
 from imagehost.service.records import get_record, read_original
 from imagehost.service.url_signing import verify
+from imagehost.tracing import span
 
 IMAGE_PATH = "/images/{record_id}/image"
 SIGNATURE_PARAMETERS = ("sig", "expires")
@@ -64,6 +70,8 @@ class ImageAnswer:
     """Set for meta=true and url=true."""
     source: str | None = None
     """For metrics: memory, disk, store, rendered, coalesced or variant."""
+    after: Callable[[], Awaitable[None]] | None = None
+    """Work to run once the answer is sent (a render's writes to the disk and cache store)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,8 @@ class DerivedImage:
     """The cache key; its last part is the canonical derivation name."""
     source: str
     """Where the bytes came from: memory, disk, store, or rendered from <key>."""
+    written: Future[None] | None = None
+    """A render's writes below the memory tier while they run (derive_image's write_behind)."""
 
 
 @dataclass(frozen=True)
@@ -86,9 +96,12 @@ class DerivedPlan:
 
 
 async def serve_derived(ctx: ServiceContext, request: ImageRequest, *,
-                        memory_only: bool = False) -> ImageAnswer | None:
+                        memory_only: bool = False,
+                        write_behind: bool = False) -> ImageAnswer | None:
     """The answer to `request`. With `memory_only`, None whenever the answer would need a
-    read or a render (the caller then goes the slow way), so it never blocks."""
+    read or a render (the caller then goes the slow way), so it never blocks. With
+    `write_behind`, a render's writes below the memory tier are the answer's `after` (the
+    caller runs it once the answer is sent)."""
     record = ctx.record_cache.get(request.record_id)
     if record is None:
         if memory_only:
@@ -123,10 +136,17 @@ async def serve_derived(ctx: ServiceContext, request: ImageRequest, *,
             raise ctx.rate_limits.renders.refusal(wait)
         return answer
     derived: DerivedImage = await ctx.single_flight.run(
-        plan.key, lambda: ctx.pool.run(derive_image, ctx, record, plan.derivation))
+        plan.key, lambda: ctx.pool.run(derive_image, ctx, record, plan.derivation,
+                                       write_behind=write_behind))
     origin = derived.source.split(" ", 1)[0] if leader else "coalesced"
+    written = derived.written if leader else None
     return ImageAnswer(headers={**plan.headers, "X-Imagehost-Source": origin},
-                       body=derived.data, content_type=derived.content_type, source=origin)
+                       body=derived.data, content_type=derived.content_type, source=origin,
+                       after=None if written is None else functools.partial(_written, written))
+
+
+async def _written(writes: Future[None]) -> None:
+    await asyncio.wrap_future(writes)
 
 
 def checked_params(ctx: ServiceContext, record_id: int,
@@ -175,8 +195,10 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
             or if_none_match == "*")
 
 
-def derive_image(ctx: ServiceContext, record: ImageRecord,
-                 derivation: Derivation) -> DerivedImage:
+def derive_image(ctx: ServiceContext, record: ImageRecord, derivation: Derivation, *,
+                 write_behind: bool = False) -> DerivedImage:
+    """From a cache tier, else rendered and cached; with `write_behind`, a render is in the
+    memory tier at once and written below it on the cache's writer thread (`written`)."""
     key = cache_key(record.id, record.sha256, derivation.canonical_name())
     cached = ctx.cache.get(key)
     if cached is not None:
@@ -186,11 +208,15 @@ def derive_image(ctx: ServiceContext, record: ImageRecord,
         data = ctx.store_for(record.status).get(source_key)
     except NotFound:
         source_key, data = record.key, read_original(ctx, record)
-    source_info = probe_image(data, sniff_format(data), ctx.policy.limits)
-    rendered = render_derivation(data, source_info, record_info(record), derivation,
-                                 avif_effort=ctx.settings.avif_effort)
-    ctx.cache.put(key, rendered)
-    return DerivedImage(rendered, derivation.content_type, key, f"rendered from {source_key}")
+    with span("image.decode"):
+        source_info = probe_image(data, sniff_format(data), ctx.policy.limits)
+    with span("image.render"):
+        rendered = render_derivation(data, source_info, record_info(record), derivation,
+                                     avif_effort=ctx.settings.avif_effort,
+                                     full_effort_pixels=ctx.settings.full_effort_pixels)
+    written = ctx.cache.put(key, rendered, later=write_behind)
+    return DerivedImage(rendered, derivation.content_type, key, f"rendered from {source_key}",
+                        written)
 
 
 def stored_variant(ctx: ServiceContext, record: ImageRecord, suffix: str) -> tuple[bytes, str]:
@@ -234,22 +260,14 @@ def temporary_url(ctx: ServiceContext, record: ImageRecord, derivation: Derivati
 
 
 def choose_source(ctx: ServiceContext, record: ImageRecord, derivation: Derivation) -> str:
-    """The source ladder: the smallest stored variant that is a plain downscale of the
-    original (same aspect ratio, no crop) and still at least as large as what the
-    derivation needs; else the original."""
-    if record.format == ImageFormat.SVG.value or not derivation.resizes:
+    """The ladder: the smallest step of the original at least 1.5x the output on both axes
+    (imaging/ladder.py); else the original."""
+    if not record.ladder or not derivation.resizes:
         return record.key
     needed = _needed_size(derivation, record.width, record.height)
-    best: tuple[int, str] | None = None
-    for spec in ctx.policy.specs:
-        size = _plain_downscale(spec, record.width, record.height)
-        if size is None or size[0] < needed[0] or size[1] < needed[1]:
-            continue
-        if size == (record.width, record.height):
-            continue
-        if best is None or size[0] * size[1] < best[0]:
-            best = (size[0] * size[1], variant_key(record.key, spec))
-    return best[1] if best else record.key
+    steps = dict(recorded_steps(record))
+    chosen = source_step(list(steps), needed)
+    return steps[chosen] if chosen is not None else record.key
 
 
 def record_info(record: ImageRecord) -> ImageInfo:
@@ -347,12 +365,3 @@ def _needed_size(derivation: Derivation, width: int, height: int) -> tuple[int, 
     if derivation.fit == "cover" and derivation.gravity == "attention":
         return Resize(derivation.width, derivation.height, "cover").target(width, height)
     return derivation.resize_step().target(width, height)
-
-
-def _plain_downscale(spec: VariantSpec, width: int, height: int) -> tuple[int, int] | None:
-    if len(spec.steps) != 1 or not isinstance(spec.steps[0], Resize):
-        return None
-    step = spec.steps[0]
-    if step.fit != "inside" or spec.format is not None:
-        return None
-    return step.target(width, height)

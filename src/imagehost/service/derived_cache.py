@@ -8,11 +8,14 @@ disk tier in its own SQLite database (diskcache), the cache store in the catalog
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +31,12 @@ PREFIX = "derived"
 TOUCH_INTERVAL = timedelta(minutes=10)
 """A cache-store hit marks its object used in the catalog at most this often per process."""
 _TOUCHED_KEYS = 10_000
+WRITE_BEHIND_BYTES = 16 * 1024 * 1024
+"""Most bytes waiting for the writer thread; past it, a write happens in its caller."""
+TRIM_EVERY_BYTES = 32 * 1024 * 1024
+"""After this many bytes evicted from the memory tier, the writer thread hands the freed
+memory back to the system (glibc's malloc_trim): images evicted in LRU order leave holes
+that malloc otherwise keeps (bench/README.md, the soak)."""
 
 
 def cache_key(record_id: int, sha256: str, name: str) -> str:
@@ -50,6 +59,8 @@ class MemoryTier:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
+        self.evicted = 0
+        """Bytes evicted or purged so far."""
         self._items: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -71,6 +82,7 @@ class MemoryTier:
             while self.bytes > self.max_bytes:
                 _, evicted = self._items.popitem(last=False)
                 self.bytes -= len(evicted)
+                self.evicted += len(evicted)
 
     def keys(self, prefix: str = "") -> list[str]:
         with self._lock:
@@ -79,7 +91,9 @@ class MemoryTier:
     def purge(self, prefix: str) -> None:
         with self._lock:
             for key in [k for k in self._items if k.startswith(prefix)]:
-                self.bytes -= len(self._items.pop(key))
+                size = len(self._items.pop(key))
+                self.bytes -= size
+                self.evicted += size
 
     def __len__(self) -> int:
         return len(self._items)
@@ -99,7 +113,8 @@ class DiskTier:
         self._cache = diskcache.Cache(
             str(root), timeout=timeout, size_limit=max_bytes,
             eviction_policy="least-recently-used", cull_limit=1, tag_index=True,
-            disk_min_file_size=_IN_DATABASE, sqlite_journal_size_limit=_WAL_KEPT)
+            disk_min_file_size=_IN_DATABASE, sqlite_journal_size_limit=_WAL_KEPT,
+            sqlite_mmap_size=0, sqlite_cache_size=_PAGES_CACHED)
         self._trim()
 
     @property
@@ -139,8 +154,27 @@ class DiskTier:
             self._cache.cull(retry=True)
 
 
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to hand back
+        return None
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def _malloc_trim() -> None:
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
 _IN_DATABASE = 2**40
 _WAL_KEPT = 4 * 1024 * 1024
+# diskcache's defaults map 64 MiB of the database and cache 32 MiB of pages in every thread's
+# connection: once the tier holds more than that, 100-200 MB of the process's RSS (the soak)
+_PAGES_CACHED = 1024
 _OLD_FILE = re.compile(r"[0-9a-f]{40}|\.tmp.*")
 
 
@@ -163,7 +197,13 @@ class DerivedCache:
 
     Every object put in the cache store is recorded in the catalog (`objects`) with its size
     and last use; past `max_bytes` in all, the least recently used objects go. A store hit
-    marks its object used at most once per TOUCH_INTERVAL per process."""
+    marks its object used at most once per TOUCH_INTERVAL per process.
+
+    `put(..., later=True)` leaves the disk and cache-store writes (and the catalog's count) to
+    one writer thread, so that a render's answer does not wait for them; until they are done,
+    `get` answers the key from the bytes being written ("coalesced"), and `purge` and
+    `in_store` wait for them. The writer takes what has queued up meanwhile as one batch, with
+    one catalog transaction for the batch's rows."""
 
     def __init__(self, store: Store, memory: MemoryTier | None = None,
                  disk: DiskTier | None = None, *, objects: DerivedObjectCatalog,
@@ -177,11 +217,20 @@ class DerivedCache:
         self.max_age = max_age
         self.clock = clock
         self._touched: dict[str, datetime] = {}
+        self._writing: dict[str, tuple[bytes, Future[None]]] = {}
+        self._queued: list[str] = []
+        self._writing_bytes = 0
+        self._writing_lock = threading.Lock()
+        self._writer: ThreadPoolExecutor | None = None
+        self._draining = False
+        self._trimmed_at = 0
 
     def get(self, key: str) -> tuple[bytes, str] | None:
         """The bytes and the tier that had them."""
         if self.memory is not None and (data := self.memory.get(key)) is not None:
             return data, "memory"
+        if (writing := self._writing.get(key)) is not None:
+            return writing[0], "coalesced"
         if self.disk is not None and (data := self.disk.get(key)) is not None:
             self._fill(key, data, disk=False)
             return data, "disk"
@@ -196,29 +245,59 @@ class DerivedCache:
         self._mark_used(key, len(data))
         return data, "store"
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, *, later: bool = False) -> Future[None] | None:
+        """In every tier. With `later`, in memory now and below it on the writer thread: the
+        future is done once written (it never fails: a failed write is only logged). When the
+        writer is WRITE_BEHIND_BYTES behind, the write happens now."""
+        if later:
+            if self.memory is not None:
+                self.memory.put(key, data)
+            with self._writing_lock:
+                if key in self._writing:
+                    return self._writing[key][1]
+                if self._writing_bytes + len(data) <= WRITE_BEHIND_BYTES:
+                    future: Future[None] = Future()
+                    self._writing[key] = (data, future)
+                    self._queued.append(key)
+                    self._writing_bytes += len(data)
+                    if not self._draining:
+                        self._draining = True
+                        if self._writer is None:
+                            self._writer = ThreadPoolExecutor(
+                                1, thread_name_prefix="imagehost-cache-write")
+                        self._writer.submit(self._drain)
+                    return future
         self._fill(key, data, disk=True)
         self.put_in_store(key, data)
+        return None
 
     def put_in_store(self, key: str, data: bytes) -> None:
-        """Store `key` in the cache store only (a temporary URL needs it there). The row goes
-        first: a process killed in between leaves a row without object (harmless), never an
-        object that no bound counts."""
+        """Store `key` in the cache store only (a temporary URL needs it there)."""
+        self._put_many_in_store([(key, data)])
+
+    def _put_many_in_store(self, objects: list[tuple[str, bytes]]) -> None:
+        """The rows go first, in one transaction: a process killed before the objects are
+        written leaves rows without objects (harmless), never an object that no bound
+        counts."""
         now = self.clock()
-        total = self.objects.use(key, record_of(key), len(data), now)
-        self._remember(key, now)
-        try:
-            self.store.put(key, data, content_type_of(key))
-        except StoreUnavailable as exc:
-            log.warning("cache store unavailable: %s", exc.message)
-            return
+        total = self.objects.use_many([(key, record_of(key), len(data)) for key, data in objects],
+                                      now)
+        for key, data in objects:
+            self._remember(key, now)
+            try:
+                self.store.put(key, data, content_type_of(key))
+            except StoreUnavailable as exc:
+                log.warning("cache store unavailable: %s", exc.message)
+                return
         self._bound(total)
 
     def in_store(self, key: str) -> bool:
+        self._wait_for_writes(key)
         return self.store.exists(key)
 
     def purge(self, record_id: int) -> int:
         prefix = record_prefix(record_id)
+        self._wait_for_writes(prefix)
         if self.memory is not None:
             self.memory.purge(prefix)
         if self.disk is not None:
@@ -249,8 +328,48 @@ class DerivedCache:
         return removed
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
         if self.disk is not None:
             self.disk.close()
+
+    def _drain(self) -> None:
+        """The writer thread: write what is queued, batch after batch, until nothing is."""
+        while True:
+            with self._writing_lock:
+                batch = [(key, self._writing[key][0]) for key in self._queued]
+                self._queued.clear()
+                if not batch:
+                    self._draining = False
+                    return
+            try:
+                if self.disk is not None:
+                    for key, data in batch:
+                        self.disk.put(key, data)
+                self._put_many_in_store(batch)
+            except Exception as exc:  # the answer is sent: a failed cache fill is not its error
+                log.warning("%d derived images not cached on disk or in the cache store: %s",
+                            len(batch), exc)
+            finally:
+                with self._writing_lock:
+                    written = [self._writing.pop(key)[1] for key, _ in batch]
+                    self._writing_bytes -= sum(len(data) for _, data in batch)
+                self._trim_memory()
+                for future in written:
+                    future.set_result(None)
+
+    def _trim_memory(self) -> None:
+        if self.memory is not None and \
+                self.memory.evicted - self._trimmed_at >= TRIM_EVERY_BYTES:
+            self._trimmed_at = self.memory.evicted
+            _malloc_trim()
+
+    def _wait_for_writes(self, prefix: str) -> None:
+        """Until the writes of the keys starting with `prefix` are done."""
+        with self._writing_lock:
+            pending = [future for key, (_, future) in self._writing.items()
+                       if key.startswith(prefix)]
+        wait(pending)
 
     def _mark_used(self, key: str, size: int) -> None:
         now = self.clock()

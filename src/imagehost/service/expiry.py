@@ -39,7 +39,7 @@ def expire_incoming(ctx: ServiceContext, *, older_than: float, now: datetime | N
     incoming = ctx.stores.incoming
     stale = ctx.records.incoming_before(cutoff)
     listed = {o.key for o in incoming.list() if o.last_modified < cutoff}
-    owned = {k for record in stale for k in [record.key, *ctx.policy.variant_keys(record.key)]}
+    owned = {k for record in stale for k in image_files(ctx, record)}
     objects = sorted(listed | {k for k in owned if k not in listed and incoming.exists(k)})
     if dry_run:
         return ExpiryReport(objects, len(stale), interrupted)

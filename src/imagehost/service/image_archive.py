@@ -23,6 +23,8 @@ from imagehost.service.records import read_original, visible_query
 from imagehost.service.url_signing import verify
 
 LISTING_PATH = "/images"
+ARCHIVE_KINDS = ("zip",)
+"""The values of `archive=`."""
 
 
 def archive_images(ctx: ServiceContext, params: list[tuple[str, str]], caller: Caller,
@@ -30,8 +32,8 @@ def archive_images(ctx: ServiceContext, params: list[tuple[str, str]], caller: C
     """The zip, spooled to disk; LimitExceeded beyond ARCHIVE_MAX_IMAGES or
     ARCHIVE_MAX_BYTES."""
     kinds = [v for k, v in params if k == "archive"]
-    if kinds[-1:] != ["zip"]:
-        raise BadRequest("Parameter 'archive': the only archive is zip.")
+    if kinds[-1:] != list(ARCHIVE_KINDS):
+        raise BadRequest(f"Parameter 'archive': the only archive is {ARCHIVE_KINDS[0]}.")
     derivation_params = [(k, v) for k, v in params if k in DERIVATION_PARAMETERS]
     signing_key = ctx.settings.url_signing_key
     if signing_key and derivation_params:

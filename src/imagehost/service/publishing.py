@@ -1,6 +1,6 @@
 """Publish: incoming -> active. Every step is safe to repeat, so a retry after a failure at any
-point completes the same publish and loses nothing: copy variants, copy the original, delete
-from incoming, then mark the record active."""
+point completes the same publish and loses nothing: copy variants and the ladder, copy the
+original, delete from incoming, then mark the record active."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from imagehost.imaging.variants import Crop
 from imagehost.service.context import ServiceContext
 from imagehost.service.deletion import purge_derived
 from imagehost.service.editing import parse_crop
+from imagehost.service.ladder import possible_ladder_keys
 from imagehost.service.naming import check_original_key
 from imagehost.service.processing import process_original
 from imagehost.service.storing import catalog_stored_image, set_image_status, store_all
@@ -34,6 +35,7 @@ def publish_image(ctx: ServiceContext, key: str, *, crop: str | None = None,
         raise NotFound(f"Unknown image {key!r}.")
     source = incoming if in_incoming else active
     variant_keys = policy.variant_keys(key)
+    ladder = _ladder_keys(ctx, key)
     if geometry is not None:
         _store_cropped_variants(ctx, key, source.get(key), geometry)
     else:
@@ -43,16 +45,26 @@ def publish_image(ctx: ServiceContext, key: str, *, crop: str | None = None,
             original = _original(key, incoming, active, copied)
             objects = process_original(original, policy).variant_objects(key)
             store_all(active, [obj for obj in objects if obj[0] in missing])
+    for step in ladder:  # of the uncropped original, as derived images are
+        _copy_if_present(step, incoming, active)
     if in_incoming and not _copy_if_present(key, incoming, active) and not active.exists(key):
-        _rollback(active, variant_keys)
+        _rollback(active, [*variant_keys, *ladder])
         raise NotFound(f"Unknown image {key!r} (it expired while being published).")
-    for k in [*variant_keys, key]:
+    for k in [*variant_keys, *ladder, key]:
         incoming.delete(k)
     record = set_image_status(ctx, key, ImageStatus.ACTIVE, now)
     if record is None:
         catalog_stored_image(ctx, key, active.get(key), ImageStatus.ACTIVE, now)
     elif geometry is not None:
         purge_derived(ctx, record.id)  # they may have been rendered from the uncropped variants
+
+
+def _ladder_keys(ctx: ServiceContext, key: str) -> list[str]:
+    """The steps the row records; without a row, those LADDER_SIDES may have made."""
+    record = ctx.records.by_file(key)
+    if record is not None:
+        return list(record.ladder or ())
+    return possible_ladder_keys(key, ctx.policy.ladder_sides)
 
 
 def _copy_if_present(key: str, incoming: Store, active: Store) -> bool:

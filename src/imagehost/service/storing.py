@@ -33,14 +33,15 @@ class StoredImage:
 def store_image(ctx: ServiceContext, key: str, processed: ProcessedImage, status: ImageStatus,
                 *, now: datetime, data: dict | None = None, created_at: datetime | None = None,
                 record_id: int | None = None) -> StoredImage:
-    """Write the variants, then the original, then the row. An image already at `key` is
-    replaced: same id, its data kept unless `data` is given, its stale files and derived
-    images removed. If the row cannot be written, the new objects are removed again.
+    """Write the variants and the ladder, then the original, then the row. An image already
+    at `key` is replaced: same id, its data kept unless `data` is given, its stale files and
+    derived images removed. If the row cannot be written, the new objects are removed again.
 
     The intent of the write is recorded first and dropped once the row is saved: if the
     process dies in between, the sweep of interrupted writes removes the objects no row
     owns (a failed write keeps its intent too, in case its own clean-up failed)."""
     existing = ctx.records.by_file(key)
+    replaced = _as_stored(existing) if existing is not None else None
     store = ctx.store_for(status)
     objects = processed.objects(key)
     written = [k for k, _, _ in objects]
@@ -49,8 +50,9 @@ def store_image(ctx: ServiceContext, key: str, processed: ProcessedImage, status
     record = existing or ImageRecord(key=key, id=record_id, data={})
     if data is not None:
         record.data = data
-    _describe(record, processed.info, processed.sha256, len(processed.original), written[:-1],
-              status, created_at or now, now)
+    _describe(record, processed.info, processed.sha256, len(processed.original),
+              [k for k, _, _ in processed.variant_objects(key)], status, created_at or now, now,
+              ladder=[k for k, _, _ in processed.ladder_objects(key)])
     try:
         saved = ctx.records.save(record)
     except Exception:
@@ -58,10 +60,18 @@ def store_image(ctx: ServiceContext, key: str, processed: ProcessedImage, status
             delete_all(store, written)
         raise
     _finish(ctx, intent)
-    if existing is not None:
-        remove_replaced_files(ctx, existing, store, set(written))
+    if replaced is not None:
+        remove_replaced_files(ctx, replaced, store, set(written))
     ctx.record_cache.forget(saved.id)
     return StoredImage(saved, existing is None)
+
+
+def _as_stored(record: ImageRecord) -> ImageRecord:
+    """What a replaced image's files are named from (status, size, variants, ladder), before
+    its row object takes the new image's facts."""
+    return ImageRecord(id=record.id, key=record.key, status=record.status, width=record.width,
+                       height=record.height, variants=list(record.variants or ()),
+                       ladder=list(record.ladder or ()))
 
 
 def _finish(ctx: ServiceContext, intent: int) -> None:
@@ -119,12 +129,15 @@ def delete_all(store: Store, keys: list[str]) -> None:
 
 def _describe(record: ImageRecord, info: ImageInfo, sha256: str, size: int,
               variants: list[str], status: ImageStatus, created_at: datetime,
-              now: datetime) -> None:
+              now: datetime, *, ladder: list[str] | None = None) -> None:
+    """The row's facts; `ladder` None keeps the steps it records (bytes already stored)."""
     record.status = status.value
     record.format = info.format.value
     record.width, record.height = info.width, info.height
     record.bytes, record.sha256 = size, sha256
     record.variants = list(variants)
+    if ladder is not None or record.ladder is None:
+        record.ladder = list(ladder or ())
     record.created_at = created_at.replace(tzinfo=UTC) if created_at.tzinfo is None \
         else created_at.astimezone(UTC)
     record.published_at = now if status is ImageStatus.ACTIVE else None

@@ -37,9 +37,10 @@ def verify(secret: str, path: str, params: list[tuple[str, str]],
         raise Forbidden("This request needs a signature (sig); unsigned requests may only "
                         "ask for variants and presets.")
     expected = signature(secret, path, params)
-    if not hmac.compare_digest(given[0], expected):
+    if not hmac.compare_digest(given[0].encode(), expected.encode()):
         raise Forbidden("Bad signature.")
     expires = [v for k, v in params if k == EXPIRES]
     moment = time.time() if now is None else now
-    if expires and (not expires[0].isdigit() or int(expires[0]) < moment):
+    if expires and (not (expires[0].isascii() and expires[0].isdigit())
+                    or int(expires[0]) < moment):
         raise Forbidden("The signed URL has expired.")

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from imagehost.storage.swift import SwiftStore
 
 PRIVATE, PUBLIC = "private", "public-read"
+STORE_NAMES = ("incoming", "active", "cache")
+"""The stores' names (in /files URLs, job parameters and pending writes)."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class Stores:
     """Signs /files URLs of local stores (and verifies them when they come back)."""
 
     def named(self) -> dict[str, Store]:
-        return {"incoming": self.incoming, "active": self.active, "cache": self.cache}
+        return {name: getattr(self, name) for name in STORE_NAMES}
 
 
 def build_stores(settings: Settings, content_type_of: ContentTypeOf) -> Stores:

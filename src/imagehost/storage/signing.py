@@ -23,9 +23,12 @@ class UrlSigner:
 
     def verify(self, store: str, key: str, expires: str, signature: str,
                now: float | None = None) -> bool:
-        if not expires.isdigit() or int(expires) < (time.time() if now is None else now):
+        # ASCII only: int() reads other digits, compare_digest refuses other str
+        if not (expires.isascii() and expires.isdigit()) or \
+                int(expires) < (time.time() if now is None else now):
             return False
-        return hmac.compare_digest(self.signature(store, key, int(expires)), signature)
+        return hmac.compare_digest(self.signature(store, key, int(expires)).encode(),
+                                   signature.encode())
 
     def signature(self, store: str, key: str, expires: int) -> str:
         message = f"{store}\n{key}\n{expires}".encode()

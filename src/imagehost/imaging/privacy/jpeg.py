@@ -31,7 +31,7 @@ a fill byte."""
 def strip_jpeg(data: bytes, mode: MetadataMode) -> bytes:
     if not data.startswith(b"\xff\xd8"):
         raise InvalidImage("Bad format: the JPEG does not start with SOI.")
-    parts: list[bytes] = [data[:2]]
+    parts: list[bytes | memoryview] = [data[:2]]
     position, changed = 2, False
     while True:
         marker_at = _next_marker(data, position)
@@ -59,7 +59,7 @@ def strip_jpeg(data: bytes, mode: MetadataMode) -> bytes:
             parts.append(bytes([0xFF, marker]) + (len(kept) + 2).to_bytes(2, "big") + kept)
         position = end
     end_of_image = _end_of_image(data, marker_at)
-    parts.append(data[marker_at:end_of_image])
+    parts.append(memoryview(data)[marker_at:end_of_image])  # the scans: no copy unless joined
     if not changed and end_of_image == len(data):
         return data
     return b"".join(parts)

@@ -22,6 +22,8 @@ XMP_KEYWORD = b"XML:com.adobe.xmp"
 _TEXT = {b"tEXt", b"zTXt", b"iTXt"}
 _ALWAYS_DROPPED = {b"caBX", b"dSIG", b"zxIf", b"zXIf"}
 _OWNER_KEYWORDS = {b"author", b"artist", b"creator", b"owner"}
+_INSPECTED = {b"eXIf", b"tIME", *_TEXT, *_ALWAYS_DROPPED}
+"""The chunks _chunk may change or drop; the others are kept as they are."""
 _MAX_TEXT = 16 * 1024 * 1024
 """Largest compressed text chunk inflated; a larger one is dropped."""
 
@@ -33,7 +35,9 @@ class _Dropped(Exception):
 def strip_png(data: bytes, mode: MetadataMode) -> bytes:
     if not data.startswith(SIGNATURE):
         raise InvalidImage("Bad format: not a PNG.")
-    parts, position, changed = [SIGNATURE], len(SIGNATURE), False
+    parts: list[bytes | memoryview] = [SIGNATURE]
+    position, changed = len(SIGNATURE), False
+    view = memoryview(data)  # image data passes through as views: no copy of a 17 MB IDAT
     while position < len(data):
         if position + 12 > len(data):
             raise InvalidImage("Bad format: the PNG ends inside a chunk.")
@@ -42,6 +46,12 @@ def strip_png(data: bytes, mode: MetadataMode) -> bytes:
         end = position + 12 + length
         if end > len(data):
             raise InvalidImage("Bad format: the PNG ends inside a chunk.")
+        if kind not in _INSPECTED:
+            parts.append(view[position:end])
+            position = end
+            if kind == b"IEND":
+                break
+            continue
         body = data[position + 8:end - 4]
         try:
             kept = _chunk(kind, body, mode)
