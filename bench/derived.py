@@ -675,7 +675,7 @@ def ladder_source(original: bytes, side: int) -> bytes | None:
     settings = load_settings({})
     info = probe_image(original, sniff_format(original), settings.limits)
     steps = {rendered.step: rendered.data
-             for rendered in render_ladder(original, info, settings.ladder_sides)}
+             for rendered in render_ladder(original, info, settings.ladder_sides).ladder}
     scale = min(side / info.width, side / info.height, 1.0)
     chosen = source_step(list(steps), (round(info.width * scale), round(info.height * scale)))
     return steps[chosen] if chosen is not None else None

@@ -180,6 +180,12 @@ def test_an_editor_uploads_finds_edits_shares_and_deletes(browser: BrowserContex
         listed = client.get("/images", params={"sort": "time"}).json()["items"]
     assert [r["data"] for r in listed] == [{"album": "coast"}] * 3
     assert sorted(image["alt"] for image in tile_images(page)) == sorted(r["file"] for r in listed)
+    # Each tile's placeholder is its record's dominant colour.
+    placeholders = dict(page.evaluate("""() => [...document.querySelectorAll(
+        "#gallery-grid .tile")].map((tile) => [tile.querySelector("img").alt,
+        getComputedStyle(tile.querySelector(".thumb")).backgroundColor])"""))
+    assert placeholders == {r["file"]: "rgb({}, {}, {})".format(
+        *(int(r["color"][i:i + 2], 16) for i in (1, 3, 5))) for r in listed}
     srcset = page.locator("#gallery-grid img").first.get_attribute("srcset") or ""
     assert srcset.count("sig=") == 3 and "format=auto" in srcset
     # One refused file: its own error, and nothing stored.

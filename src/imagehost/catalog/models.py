@@ -72,6 +72,8 @@ class ImageRecord(Base):
     variants: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
     ladder: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
     """The keys of the image's ladder steps (service/ladder.py), stored next to it."""
+    color: Mapped[str | None] = mapped_column(String(7), nullable=True)
+    """The image's dominant colour (#rrggbb), for a placeholder while it loads."""
     data: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -507,13 +507,17 @@ class RecordCatalog:
                 record.deleted_at = when
             return record
 
-    def set_ladder(self, key: str, ladder: Sequence[str]) -> ImageRecord | None:
-        """Record the ladder steps the image `key` has; None if there is no live record."""
+    def set_ladder(self, key: str, ladder: Sequence[str],
+                   color: str | None = None) -> ImageRecord | None:
+        """Record the ladder steps the image `key` has (and its colour, when given); None if
+        there is no live record."""
         with self._session() as session, session.begin():
             record = session.scalar(select(ImageRecord).where(
                 ImageRecord.key == key, ImageRecord.status != ImageStatus.DELETED.value))
             if record is not None:
                 record.ladder = list(ladder)
+                if color is not None:
+                    record.color = color
             return record
 
     def remove_incoming(self, keys: Iterable[str]) -> int:

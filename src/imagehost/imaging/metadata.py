@@ -109,11 +109,21 @@ def dominant_color(image: pyvips.Image) -> str:
     return f"#{r // count:02x}{g // count:02x}{b // count:02x}"
 
 
+def placeholder_color(image: pyvips.Image) -> str:
+    """The dominant colour of a decoded image, kept in its record for a page to show while the
+    image loads."""
+    return dominant_color(_flat_rgb(image.thumbnail_image(32, height=32)))
+
+
 def _small_rgb(data: bytes, decoded: pyvips.Image | None) -> pyvips.Image:
     if decoded is not None:
         image = decoded.thumbnail_image(32, height=32)
     else:
         image = pyvips.Image.thumbnail_source(pyvips.Source.new_from_memory(data), 32, height=32)
+    return _flat_rgb(image)
+
+
+def _flat_rgb(image: pyvips.Image) -> pyvips.Image:
     if image.hasalpha():
         image = image.flatten(background=[255, 255, 255])
     image = image.colourspace("srgb") if image.bands < 3 else image

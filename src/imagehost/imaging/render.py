@@ -15,6 +15,7 @@ from imagehost.imaging.derivation import Derivation
 from imagehost.imaging.foreign import FOREIGN_DECODERS
 from imagehost.imaging.formats import LOADERS, ImageFormat
 from imagehost.imaging.ladder import LadderStep, ladder_format, ladder_steps
+from imagehost.imaging.metadata import placeholder_color
 from imagehost.imaging.probe import ImageInfo
 from imagehost.imaging.variants import (
     Crop,
@@ -80,6 +81,8 @@ class RenderResult:
     """Re-encoded original when it had to change (auto-orientation), else None."""
     seconds: float
     ladder: tuple[RenderedStep, ...] = ()
+    color: str | None = None
+    """The image's dominant colour, as #rrggbb."""
 
 
 def render_variants(data: bytes, info: ImageInfo, specs: Sequence[VariantSpec],
@@ -104,14 +107,15 @@ def render_variants(data: bytes, info: ImageInfo, specs: Sequence[VariantSpec],
             RenderedStep(step, step_format, encode_step(_resize_to(base, step.width,
                                                                    step.height), step_format))
             for step in steps)
+        color = placeholder_color(base)
     except pyvips.Error as exc:
         raise InvalidImage(f"Bad format: the image cannot be decoded ({_detail(exc)}).") from None
-    return RenderResult(variants, original, time.perf_counter() - started, rendered_steps)
+    return RenderResult(variants, original, time.perf_counter() - started, rendered_steps, color)
 
 
-def render_ladder(data: bytes, info: ImageInfo, sides: Sequence[int]) -> tuple[RenderedStep, ...]:
-    """Only the ladder of a stored original (`imagehost resize --ladder`)."""
-    return render_variants(data, info, (), ladder=sides).ladder
+def render_ladder(data: bytes, info: ImageInfo, sides: Sequence[int]) -> RenderResult:
+    """Only the ladder (and the colour) of a stored original (`imagehost resize --ladder`)."""
+    return render_variants(data, info, (), ladder=sides)
 
 
 def encode_step(image: pyvips.Image, fmt: ImageFormat) -> bytes:

@@ -59,14 +59,16 @@ class ResizeJob:
 
 def rebuild_ladder(ctx: ServiceContext, key: str, *, dry_run: bool = False) -> ItemState:
     """Make the ladder LADDER_SIDES asks for from the active original `key` (one decode at
-    the largest step's size), record it in the row, then remove the steps it no longer has.
-    An image whose row already records that ladder, every step present, is skipped."""
+    the largest step's size), record it and the image's colour in the row, then remove the
+    steps it no longer has. An image whose row already records that ladder, every step
+    present, and its colour is skipped."""
     store = ctx.stores.active
     record = ctx.records.by_file(key)
     if record is not None and record.status == ImageStatus.ACTIVE.value:
         wanted = possible_ladder_keys(key, ctx.policy.ladder_sides,
                                       (record.width, record.height))
-        if record.ladder == wanted and all(store.exists(k) for k in wanted):
+        if record.ladder == wanted and record.color is not None \
+                and all(store.exists(k) for k in wanted):
             return ItemState.SKIPPED
     data = store.get(key)
     if dry_run:
@@ -77,7 +79,7 @@ def rebuild_ladder(ctx: ServiceContext, key: str, *, dry_run: bool = False) -> I
     kept = [k for k, _, _ in objects]
     before = set(record.ladder or ()) if record is not None else set()
     if record is not None:
-        ctx.records.set_ladder(key, kept)
+        ctx.records.set_ladder(key, kept, processed.rendered.color)
         ctx.record_cache.forget(record.id)
     stale = (before | set(possible_ladder_keys(key, ctx.policy.ladder_sides))) - set(kept)
     for old in sorted(stale):

@@ -97,5 +97,5 @@ def process_ladder(data: bytes, policy: ImagePolicy) -> ProcessedImage:
     """Only the ladder of an already stored original (decoded at the largest step's size)."""
     fmt = sniff_format(data)
     info = probe_image(data, fmt, policy.limits)
-    ladder = render_ladder(data, info, policy.ladder_sides)
-    return ProcessedImage(data, info, RenderResult((), None, 0.0, ladder), ladder)
+    rendered = render_ladder(data, info, policy.ladder_sides)
+    return ProcessedImage(data, info, rendered, rendered.ladder)

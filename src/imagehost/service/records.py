@@ -212,7 +212,7 @@ def record_view(record: ImageRecord, select: tuple[str, ...] | None = None) -> d
         "id": record.id, "_id": record.id, "file": record.key, "time": _iso(record.created_at),
         "data": record.data, "status": record.status, "format": record.format,
         "width": record.width, "height": record.height, "bytes": record.bytes,
-        "sha256": record.sha256, "variants": record.variants,
+        "sha256": record.sha256, "variants": record.variants, "color": record.color,
         "published": _iso(record.published_at),
     }
     if not select:

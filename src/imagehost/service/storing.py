@@ -52,7 +52,8 @@ def store_image(ctx: ServiceContext, key: str, processed: ProcessedImage, status
         record.data = data
     _describe(record, processed.info, processed.sha256, len(processed.original),
               [k for k, _, _ in processed.variant_objects(key)], status, created_at or now, now,
-              ladder=[k for k, _, _ in processed.ladder_objects(key)])
+              ladder=[k for k, _, _ in processed.ladder_objects(key)],
+              color=processed.rendered.color)
     try:
         saved = ctx.records.save(record)
     except Exception:
@@ -129,8 +130,10 @@ def delete_all(store: Store, keys: list[str]) -> None:
 
 def _describe(record: ImageRecord, info: ImageInfo, sha256: str, size: int,
               variants: list[str], status: ImageStatus, created_at: datetime,
-              now: datetime, *, ladder: list[str] | None = None) -> None:
-    """The row's facts; `ladder` None keeps the steps it records (bytes already stored)."""
+              now: datetime, *, ladder: list[str] | None = None,
+              color: str | None = None) -> None:
+    """The row's facts; `ladder` None keeps the steps it records and `color` None the colour
+    it has (bytes already stored, not decoded)."""
     record.status = status.value
     record.format = info.format.value
     record.width, record.height = info.width, info.height
@@ -138,6 +141,8 @@ def _describe(record: ImageRecord, info: ImageInfo, sha256: str, size: int,
     record.variants = list(variants)
     if ladder is not None or record.ladder is None:
         record.ladder = list(ladder or ())
+    if color is not None:
+        record.color = color
     record.created_at = created_at.replace(tzinfo=UTC) if created_at.tzinfo is None \
         else created_at.astimezone(UTC)
     record.published_at = now if status is ImageStatus.ACTIVE else None

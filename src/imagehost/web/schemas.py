@@ -65,7 +65,7 @@ RECORD_EXAMPLE = {
     "height": 1200, "bytes": 183442,
     "sha256": "669556d31d1172aba1a7699a2612e450c3a2776ca66772d3c0d6421a0d603661",
     "variants": ["plots/site-4/cam1BI.jpg", "plots/site-4/cam1MI.jpg", "plots/site-4/cam1SI.jpg"],
-    "published": "2024-05-01T16:06:34+00:00"}
+    "color": "#6a7f4c", "published": "2024-05-01T16:06:34+00:00"}
 
 
 class Record(BaseModel):
@@ -83,6 +83,8 @@ class Record(BaseModel):
     bytes: int
     sha256: str
     variants: list[str]
+    color: str | None = Field(description="The image's dominant colour, #rrggbb, for a "
+                              "placeholder while it loads (null for images stored before it).")
     published: str | None
 
 
@@ -102,6 +104,7 @@ class PartialRecord(BaseModel):
     bytes: int | None = None
     sha256: str | None = None
     variants: list[str] | None = None
+    color: str | None = None
     published: str | None = None
 
 

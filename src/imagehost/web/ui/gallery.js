@@ -183,6 +183,7 @@ export function render(main) {
 function tile(record, source = {}) {
   const name = record.file;
   const thumb = h("span", { class: "thumb" }, thumbnailImage(source, name));
+  if (/^#[0-9a-f]{6}$/.test(record.color ?? "")) thumb.style.backgroundColor = record.color;
   const caption = h("span", { class: "caption", "aria-hidden": "true" }, name.split("/").pop(),
     record.status === "active" ? null : [" ", h("span", { class: "badge" }, record.status)]);
   const status = record.status === "active" ? null
