@@ -61,7 +61,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -1490,16 +1490,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.logs = root / "logs"
     args.logs.mkdir()
     load_start, began = os.getloadavg()[0], time.monotonic()
-    servers: list[Server] = []
-    try:
+    with started_servers(root, args) as servers:
         runner = run_all(args, root, cases, formats, thumbor, servers)
-    finally:
-        for server in servers:
-            stop(server)
-        if args.keep:
-            print(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
 
     cells = runner.cells
     print(f"\nimagehost: pyvips {pyvips.__version__}, libvips {pyvips.version(0)}."
@@ -1536,15 +1528,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def soak_main(args: argparse.Namespace) -> int:
-    root = Path(tempfile.mkdtemp(prefix="imagehost-bench-soak-"))
-    args.logs = root / "logs"
-    args.logs.mkdir()
-    load_start = os.getloadavg()[0]
+@contextlib.contextmanager
+def started_servers(root: Path, args: argparse.Namespace) -> Iterator[list[Server]]:
+    """The servers a run starts: stopped at its end, and `root` removed (unless --keep)."""
     servers: list[Server] = []
     try:
-        stats = run_soak(args, root, servers)
-        start_mb = servers[0].start_mb
+        yield servers
     finally:
         for server in servers:
             stop(server)
@@ -1552,6 +1541,16 @@ def soak_main(args: argparse.Namespace) -> int:
             print(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def soak_main(args: argparse.Namespace) -> int:
+    root = Path(tempfile.mkdtemp(prefix="imagehost-bench-soak-"))
+    args.logs = root / "logs"
+    args.logs.mkdir()
+    load_start = os.getloadavg()[0]
+    with started_servers(root, args) as servers:
+        stats = run_soak(args, root, servers)
+        start_mb = servers[0].start_mb
     print(f"machine: {os.cpu_count()} cores; 1-min load average {load_start:.2f} at the start, "
           f"{os.getloadavg()[0]:.2f} at the end; RENDER_THREADS {args.render_threads}, "
           f"MALLOC_ARENA_MAX {args.malloc_arena_max or 'unset'}, MALLOC_MMAP_THRESHOLD_ "

@@ -1,8 +1,9 @@
 """The derived-image fast path: DerivedHitMiddleware asks the same `serve_derived` the route
-calls, with `memory_only=True`, and answers a memory-tier hit (or a 304) of a record in the
-record cache before FastAPI's routing, with the same bytes and headers as the route; everything
-else (no cached record, a miss, errors, signatures, Authorization, meta, url, variant,
-unpublished images) goes on to the route. The service code that writes a record forgets it in
+calls and answers an anonymous derivation (a memory hit, a 304, a disk or store hit, or a
+render) before FastAPI's routing, with the same bytes and headers as the route; the original,
+meta, url and variants only from memory (`memory_only=True`). Everything else (errors,
+Authorization, unpublished images, renders while RATE_LIMIT_RENDERS is on) goes on to the
+route. The service code that writes a record forgets it in
 the record cache, so once a write through this process has answered, the next read sees it;
 changes behind its back show only after RECORD_CACHE_SECONDS.
 
@@ -190,9 +191,12 @@ def test_the_fast_path_answers_without_the_route_and_is_counted_under_the_route(
     assert requests_metric(client, "GET", "unmatched", 200) == 0
     assert metric(client, "memory") == memory + 3
     assert metric(client, "rendered") == rendered
-    # a miss on the same record still goes to the route, which renders it
+    # a miss is rendered on the fast path too; with a key, the route answers it
     other = get(client, record["id"], w=32, format="webp")
-    assert source(other) == "rendered"
+    assert source(other) == "rendered" and size(other.content) == (32, 24)
+    assert calls == []
+    keyed = get(client, record["id"], headers=ADMIN, w=31, format="webp")
+    assert source(keyed) == "rendered" and size(keyed.content) == (31, 23)
     assert calls == [f"/images/{record['id']}/image"]
 
 
@@ -266,8 +270,8 @@ def test_if_none_match_304_needs_no_bytes_in_memory(client: TestClient) -> None:
     assert get(client, record["id"], headers={"If-None-Match": etag}, w=50).status_code == 304
     other = get(client, record["id"], headers={"If-None-Match": '"nope"'}, w=50)
     assert other.status_code == 200
-    assert source(other) == "disk"                       # not in memory: the route answered
-    assert calls == [f"/images/{record['id']}/image"]
+    assert source(other) == "disk"                       # not in memory: read from disk
+    assert calls == []
 
 
 # -- staleness: writes by this process are seen at once, changes behind its back after the TTL --
@@ -566,7 +570,7 @@ def test_record_cache_seconds_zero_keeps_nothing_and_still_serves_from_memory(
     for name in SAME_HEADERS:
         assert second.headers[name] == first.headers[name], name
     assert len(ctx.record_cache) == 0
-    assert calls == [f"/images/{record['id']}/image"]     # the route served the memory hit
+    assert calls == []                                   # the record read, then the hit
 
 
 def test_the_default_record_cache_is_one_second(make_client: Callable[..., TestClient],
@@ -866,12 +870,43 @@ def test_the_middleware_answers_a_hit_without_the_application(
     assert messages[0]["status"] == 304 and downstream.paths == []
 
 
+def test_the_middleware_renders_a_miss_without_the_application(
+        middleware: tuple[DerivedHitMiddleware, Downstream, int], hot: ServiceContext) -> None:
+    app, downstream, record_id = middleware
+    hot.record_cache.forget(record_id)                  # the record is read too
+
+    scope, messages = asgi(app, "GET", f"/images/{record_id}/image", "w=65&format=png")
+
+    assert downstream.paths == []
+    start, body = messages[0], b"".join(m.get("body", b"") for m in messages[1:])
+    headers = {k.decode(): v.decode() for k, v in start["headers"]}
+    assert start["status"] == 200 and headers["x-imagehost-source"] == "rendered"
+    assert magic(body) == "png" and size(body)[0] == 65
+    again = serve(hot, record_id, "w=65&format=png", memory_only=True)
+    assert again is not None and again.body == body and again.headers["ETag"] == headers["etag"]
+    assert scope["route"].path == "/images/{record_id}/image"
+
+
+def test_with_render_rate_limits_a_miss_goes_to_the_route(
+        make_settings: Callable[..., Any]) -> None:
+    with runtime.open_context(make_settings(RATE_LIMIT_RENDERS="100/m")) as limited:
+        record = stored(limited, "mw/limited.jpg")
+        serve(limited, record.id, "w=64")
+        downstream = Downstream()
+        app = DerivedHitMiddleware(downstream, limited, Metrics())
+
+        _, hit = asgi(app, "GET", f"/images/{record.id}/image", "w=64")
+        _, miss = asgi(app, "GET", f"/images/{record.id}/image", "w=65")
+
+    assert hit[0]["status"] == 200                      # a hit is never counted: answered here
+    assert miss[0]["status"] == 418 and downstream.paths == [f"/images/{record.id}/image"]
+
+
 @pytest.mark.parametrize(("method", "path", "query", "headers"), [
     ("POST", "/images/{id}/image", "w=64", ()),
     ("PUT", "/images/{id}/image", "w=64", ()),
     ("OPTIONS", "/images/{id}/image", "w=64", ()),
     ("GET", "/images/{id}/image", "", ()),                            # the original
-    ("GET", "/images/{id}/image", "w=65", ()),                        # a miss
     ("GET", "/images/{id}/image", "w=64&meta=true", ()),
     ("GET", "/images/{id}/image", "w=64&url=true", ()),
     ("GET", "/images/{id}/image", "variant=MI", ()),
@@ -882,7 +917,7 @@ def test_the_middleware_answers_a_hit_without_the_application(
     ("GET", "/prefix/images/{id}/image", "w=64", ()),
     ("GET", "/images/0/image", "w=64", ()),
     ("GET", "/images/2147483648/image", "w=64", ()),                  # beyond MAX_ID
-    ("GET", "/images/99999/image", "w=64", ()),                       # not in the record cache
+    ("GET", "/images/99999/image", "w=64", ()),                       # unknown: the route's 404
 ])
 def test_the_middleware_leaves_everything_else_to_the_application(
         middleware: tuple[DerivedHitMiddleware, Downstream, int], method: str, path: str,

@@ -103,21 +103,27 @@ def module_catalog_url(request: pytest.FixtureRequest,
         yield url
 
 
+def post_records(client: TestClient) -> dict[str, int]:
+    """Upload RECORDS; their ids by letter."""
+    ids: dict[str, int] = {}
+    for letter, file, day, data in RECORDS:
+        response = client.post(
+            "/images", files={"image": ("a.jpg", JPEG, "image/jpeg")}, headers=WRITE,
+            data={"data": json.dumps(data), "path": file,
+                  "time": f"2021-01-{day:02d}T00:00:00+00:00"})
+        assert response.status_code == 201, response.text
+        assert response.json()["data"] == data
+        ids[letter] = response.json()["id"]
+    return ids
+
+
 @pytest.fixture(scope="module")
 def dataset(module_catalog_url: str,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataSet]:
     settings = load_settings(environ(tmp_path_factory.mktemp("filters-stores"),
                                      module_catalog_url))
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        ids: dict[str, int] = {}
-        for letter, file, day, data in RECORDS:
-            response = client.post(
-                "/images", files={"image": ("a.jpg", JPEG, "image/jpeg")}, headers=WRITE,
-                data={"data": json.dumps(data), "path": file,
-                      "time": f"2021-01-{day:02d}T00:00:00+00:00"})
-            assert response.status_code == 201, response.text
-            assert response.json()["data"] == data
-            ids[letter] = response.json()["id"]
+        ids = post_records(client)
         uploaded = client.post("/upload", files={"file": ("a.jpg", JPEG, "image/jpeg")})
         assert uploaded.status_code == 200, uploaded.text
         incoming = client.get("/images", params={"status": "incoming"}, headers=READ).json()

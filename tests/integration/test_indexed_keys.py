@@ -4,7 +4,6 @@ semantics are the same with them, and migrations keep them and the per-status co
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,12 +28,10 @@ from imagehost.web.app import create_app
 from tests.api.test_records_filters import (
     COMPARISONS,
     EQUALS,
-    JPEG,
     MEMBERSHIP,
-    RECORDS,
-    WRITE,
     DataSet,
     environ,
+    post_records,
 )
 from tests.kit.environ import local_settings
 from tests.kit.servers import FreshPostgresDatabase
@@ -262,14 +259,7 @@ def _dataset(url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dat
     settings = load_settings(environ(tmp_path_factory.mktemp("indexed-stores"), url)
                              | {"INDEXED_KEYS": keys})
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        ids: dict[str, int] = {}
-        for letter, file, day, data in RECORDS:
-            response = client.post(
-                "/images", files={"image": ("a.jpg", JPEG, "image/jpeg")}, headers=WRITE,
-                data={"data": json.dumps(data), "path": file,
-                      "time": f"2021-01-{day:02d}T00:00:00+00:00"})
-            assert response.status_code == 201, response.text
-            ids[letter] = response.json()["id"]
+        ids = post_records(client)
         engine = create_catalog_engine(url)
         built = DataIndexes(engine).create(settings.indexed_keys, lambda _: None)
         assert len(built) == (12 if engine.dialect.name == "postgresql" else 6)

@@ -45,6 +45,11 @@ _UNSIGNED = {"variant", "preset"}
 _NOT_DERIVED = {"variant", "meta", "url"}
 
 
+def asks_for_derivation(params: list[tuple[str, str]]) -> bool:
+    """Whether `params` ask for a derived image (not the original, a variant, meta or url)."""
+    return bool(params) and _NOT_DERIVED.isdisjoint(k for k, _ in params)
+
+
 @dataclass(frozen=True)
 class ImageRequest:
     record_id: int

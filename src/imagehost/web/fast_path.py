@@ -1,10 +1,13 @@
-"""Memory-tier hits of `GET /images/{id}/image`, answered before FastAPI's routing and
-dependencies: on a hot key those cost several times the lookup itself.
+"""Anonymous derived images of `GET /images/{id}/image`, answered before FastAPI's routing
+and dependencies: on a hot key those cost several times the lookup itself, and on a miss as
+much as a third of the render from a step of the ladder.
 
-The route and this layer call the same `serve_derived`; here with `memory_only`, so it answers
-only what needs no read and no render (a memory hit, or a 304) and says None otherwise. Then,
-and on any error or an Authorization header, the request goes on to the route, which gives the
-same answer the slow way.
+The route and this layer call the same `serve_derived`, for the caller without a key. A
+derivation is answered here, hit or miss; the original, variants, `meta` and `url` only from
+memory (`memory_only`: a 304). Everything else goes on to the route, which gives the same
+answer the slow way: a request with an Authorization header, an error (the route answers it
+through the app's error handlers), and every render while RATE_LIMIT_RENDERS is on (the route
+knows the client).
 """
 
 from __future__ import annotations
@@ -17,8 +20,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from imagehost.catalog.models import MAX_ID
 from imagehost.errors import ImagehostError
+from imagehost.service.access import identify
 from imagehost.service.context import ServiceContext
-from imagehost.service.derived import IMAGE_PATH, ImageRequest, serve_derived
+from imagehost.service.derived import (
+    IMAGE_PATH,
+    ImageRequest,
+    asks_for_derivation,
+    serve_derived,
+)
 from imagehost.web.derived import image_response
 from imagehost.web.metrics import Metrics
 
@@ -33,13 +42,17 @@ class DerivedHitMiddleware:
         prefix = re.escape(ctx.settings.prefix)
         self.pattern = re.compile(rf"{prefix}/images/([1-9][0-9]{{0,18}})/image")
         self.route = SimpleNamespace(path=IMAGE_PATH)  # the label FastAPI gives it
+        self.caller = identify(ctx.settings, None)
+        self.renders = not ctx.rate_limits.renders.enabled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = self._request(scope) if scope["type"] == "http" else None
         answer = None
         if request is not None:
+            render = self.renders and asks_for_derivation(request.params)
             try:
-                answer = await serve_derived(self.ctx, request, memory_only=True)
+                answer = await serve_derived(self.ctx, request, memory_only=not render,
+                                             write_behind=True)
             except ImagehostError:
                 answer = None
         if answer is None:
@@ -62,4 +75,4 @@ class DerivedHitMiddleware:
             int(match[1]),
             parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True),
             headers.get(b"accept", b"").decode("latin-1"),
-            headers.get(b"if-none-match", b"").decode("latin-1"))
+            headers.get(b"if-none-match", b"").decode("latin-1"), self.caller)
