@@ -135,7 +135,7 @@ def test_the_writer_hands_memory_the_memory_tier_freed_back(
         ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch) -> None:
     trims: list[int] = []
     monkeypatch.setattr(derived_cache, "TRIM_EVERY_BYTES", 1000)
-    monkeypatch.setattr(derived_cache, "_malloc_trim", lambda: trims.append(1))
+    monkeypatch.setattr(derived_cache, "release_freed_memory", lambda: trims.append(1))
     record = store_record(ctx, imagegen.photo_jpeg(640, 480)).record
     first = render(ctx, record.id, [("w", "300")])
     assert first is not None and first.after is not None

@@ -8,8 +8,6 @@ disk tier in its own SQLite database (diskcache), the cache store in the catalog
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import re
 import threading
@@ -24,6 +22,7 @@ import diskcache
 from imagehost.catalog.derived_objects import DerivedEntry, DerivedObjectCatalog
 from imagehost.errors import NotFound, StoreUnavailable
 from imagehost.imaging.formats import content_type_of
+from imagehost.memory import release_freed_memory
 from imagehost.storage.base import Store
 
 log = logging.getLogger(__name__)
@@ -152,22 +151,6 @@ class DiskTier:
         than that item needs more (diskcache then evicts ten at a time)."""
         if self._cache.volume() > self.max_bytes:
             self._cache.cull(retry=True)
-
-
-def _load_malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to hand back
-        return None
-
-
-_MALLOC_TRIM = _load_malloc_trim()
-
-
-def _malloc_trim() -> None:
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 _IN_DATABASE = 2**40
@@ -362,7 +345,7 @@ class DerivedCache:
         if self.memory is not None and \
                 self.memory.evicted - self._trimmed_at >= TRIM_EVERY_BYTES:
             self._trimmed_at = self.memory.evicted
-            _malloc_trim()
+            release_freed_memory()
 
     def _wait_for_writes(self, prefix: str) -> None:
         """Until the writes of the keys starting with `prefix` are done."""
