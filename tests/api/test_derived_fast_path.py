@@ -1,4 +1,4 @@
-"""The derived-image fast path: DerivedHitMiddleware asks the same `serve_derived` the route
+"""The derived-image fast path: DerivedFastPath asks the same `serve_derived` the route
 calls and answers an anonymous derivation (a memory hit, a 304, a disk or store hit, or a
 render) before FastAPI's routing, with the same bytes and headers as the route; the original,
 meta, url and variants only from memory (`memory_only=True`). Everything else (errors,
@@ -39,7 +39,7 @@ from imagehost.service.record_cache import RecordCache
 from imagehost.service.records import patch_data, store_record
 from imagehost.service.url_signing import sign
 from imagehost.web import state
-from imagehost.web.fast_path import DerivedHitMiddleware
+from imagehost.web.fast_path import DerivedFastPath
 from imagehost.web.metrics import Metrics
 from tests import imagegen
 from tests.api.test_derived import (
@@ -835,17 +835,17 @@ def asgi(app: Any, method: str, path: str, query: str = "",
 
 
 @pytest.fixture
-def middleware(hot: ServiceContext) -> Iterator[tuple[DerivedHitMiddleware, Downstream, int]]:
+def middleware(hot: ServiceContext) -> Iterator[tuple[DerivedFastPath, Downstream, int]]:
     """The middleware on `hot`, a stub route behind it, and a record whose w=64 is in memory
     and in the record cache."""
     record = stored(hot, "mw/hit.jpg")
     serve(hot, record.id, "w=64")
     downstream = Downstream()
-    yield DerivedHitMiddleware(downstream, hot, Metrics()), downstream, record.id
+    yield DerivedFastPath(downstream, hot, Metrics()), downstream, record.id
 
 
 def test_the_middleware_answers_a_hit_without_the_application(
-        middleware: tuple[DerivedHitMiddleware, Downstream, int], hot: ServiceContext) -> None:
+        middleware: tuple[DerivedFastPath, Downstream, int], hot: ServiceContext) -> None:
     app, downstream, record_id = middleware
     expected = serve(hot, record_id, "w=64", memory_only=True)
     assert expected is not None
@@ -871,7 +871,7 @@ def test_the_middleware_answers_a_hit_without_the_application(
 
 
 def test_the_middleware_renders_a_miss_without_the_application(
-        middleware: tuple[DerivedHitMiddleware, Downstream, int], hot: ServiceContext) -> None:
+        middleware: tuple[DerivedFastPath, Downstream, int], hot: ServiceContext) -> None:
     app, downstream, record_id = middleware
     hot.record_cache.forget(record_id)                  # the record is read too
 
@@ -893,7 +893,7 @@ def test_with_render_rate_limits_a_miss_goes_to_the_route(
         record = stored(limited, "mw/limited.jpg")
         serve(limited, record.id, "w=64")
         downstream = Downstream()
-        app = DerivedHitMiddleware(downstream, limited, Metrics())
+        app = DerivedFastPath(downstream, limited, Metrics())
 
         _, hit = asgi(app, "GET", f"/images/{record.id}/image", "w=64")
         _, miss = asgi(app, "GET", f"/images/{record.id}/image", "w=65")
@@ -920,7 +920,7 @@ def test_with_render_rate_limits_a_miss_goes_to_the_route(
     ("GET", "/images/99999/image", "w=64", ()),                       # unknown: the route's 404
 ])
 def test_the_middleware_leaves_everything_else_to_the_application(
-        middleware: tuple[DerivedHitMiddleware, Downstream, int], method: str, path: str,
+        middleware: tuple[DerivedFastPath, Downstream, int], method: str, path: str,
         query: str, headers: tuple[tuple[bytes, bytes], ...]) -> None:
     app, downstream, record_id = middleware
     path = path.format(id=record_id)
@@ -932,7 +932,7 @@ def test_the_middleware_leaves_everything_else_to_the_application(
 
 
 def test_the_middleware_passes_other_scopes_through(
-        middleware: tuple[DerivedHitMiddleware, Downstream, int]) -> None:
+        middleware: tuple[DerivedFastPath, Downstream, int]) -> None:
     app, downstream, _ = middleware
     messages: list[Message] = []
 

@@ -32,7 +32,7 @@ TOUCH_INTERVAL = timedelta(minutes=10)
 _TOUCHED_KEYS = 10_000
 WRITE_BEHIND_BYTES = 16 * 1024 * 1024
 """Most bytes waiting for the writer thread; past it, a write happens in its caller."""
-TRIM_EVERY_BYTES = 32 * 1024 * 1024
+TRIM_EVERY_BYTES = 8 * 1024 * 1024
 """After this many bytes evicted from the memory tier, the writer thread hands the freed
 memory back to the system (glibc's malloc_trim): images evicted in LRU order leave holes
 that malloc otherwise keeps (bench/README.md, the soak)."""

@@ -20,7 +20,7 @@ from imagehost.service.expiry import expire_incoming
 from imagehost.web import admin, archive, c2corg, derived, files, records, state, ui
 from imagehost.web.docs import API_DESCRIPTION, API_TAGS, install_docs
 from imagehost.web.errors import install_error_handlers
-from imagehost.web.fast_path import DerivedHitMiddleware
+from imagehost.web.fast_path import DerivedFastPath
 from imagehost.web.metrics import Metrics
 from imagehost.web.middleware import (
     BodyLimitMiddleware,
@@ -60,7 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (c2corg.router, admin.router, files.router, derived.router,
                    records.router, records.aliases, archive.router, ui.router):
         app.include_router(router, prefix=settings.prefix)
-    app.add_middleware(DerivedHitMiddleware, ctx=ctx, metrics=metrics)
+    app.add_middleware(DerivedFastPath, ctx=ctx, metrics=metrics)
     if ctx.rate_limits.uploads.enabled:
         app.add_middleware(UploadRateLimitMiddleware, ctx=ctx)
     app.add_middleware(BodyLimitMiddleware,

@@ -1,6 +1,6 @@
 """Anonymous derived images of `GET /images/{id}/image`, answered before FastAPI's routing
-and dependencies: on a hot key those cost several times the lookup itself, and on a miss as
-much as a third of the render from a step of the ladder.
+and dependencies: on a hot key those cost several times the lookup itself, and on a miss
+over a third of what the render from a step of the ladder costs.
 
 The route and this layer call the same `serve_derived`, for the caller without a key. A
 derivation is answered here, hit or miss; the original, variants, `meta` and `url` only from
@@ -34,7 +34,7 @@ from imagehost.web.metrics import Metrics
 _SAFE = {"GET", "HEAD"}
 
 
-class DerivedHitMiddleware:
+class DerivedFastPath:
     def __init__(self, app: ASGIApp, ctx: ServiceContext, metrics: Metrics) -> None:
         self.app = app
         self.ctx = ctx
