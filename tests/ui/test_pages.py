@@ -21,6 +21,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import create_engine, insert
 
 from imagehost.catalog.models import ImageRecord, ImageStatus
+from imagehost.service.url_signing import sign
 from tests import imagegen
 from tests.kit.cli import kill, start_cli, wait_for
 from tests.kit.serve import Launch, Served, server_environ, serving
@@ -315,6 +316,13 @@ def test_the_jobs_page_follows_a_running_resize(browser: BrowserContext, site: S
         (site.root / "active" / key).write_bytes(original)
     environ = server_environ(site.root, API_KEYS=f"{EDITOR}:admin;{READER}:read",
                              URL_SIGNING_KEY=SIGNING_KEY)
+    with api(site) as client:  # one derived image rendered, then served from cache
+        uploaded = client.post("/images", files={"image": ("j.jpg", original, "image/jpeg")})
+        assert uploaded.status_code == 201, uploaded.text
+        path = f"/images/{uploaded.json()['id']}/image"
+        for _ in range(2):
+            derived = client.get(f"{path}?{sign(SIGNING_KEY, path, [('w', '64')])}")
+            assert derived.status_code == 200, derived.text
     resize = start_cli(["resize", "--from-store", "-j", "1", "--local"], environ, site.root,
                        tmp_path / "resize.log")
     try:

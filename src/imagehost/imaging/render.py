@@ -105,11 +105,11 @@ def render_variants(data: bytes, info: ImageInfo, specs: Sequence[VariantSpec],
             base = _load_base(data, info, specs, steps)
             original = None
         variants = tuple(_render_one(base, info, spec) for spec in specs)
-        rendered_steps = tuple(
-            RenderedStep(step, step_format, encode_step(_resize_to(base, step.width,
-                                                                   step.height), step_format))
-            for step in steps)
-        color = placeholder_color(base)
+        resized = [_resize_to(base, step.width, step.height).copy_memory() for step in steps]
+        rendered_steps = tuple(RenderedStep(step, step_format, encode_step(image, step_format))
+                               for step, image in zip(steps, resized, strict=True))
+        # from the smallest image at hand: the 256 px step costs a tenth of the base
+        color = placeholder_color(resized[-1] if resized else base)
     except pyvips.Error as exc:
         raise InvalidImage(f"Bad format: the image cannot be decoded ({_detail(exc)}).") from None
     return RenderResult(variants, original, time.perf_counter() - started, rendered_steps, color)

@@ -9,6 +9,11 @@ from imagehost.errors import ConfigError
 from imagehost.values import InvalidValue, parse_datetime
 
 
+def time_range(params: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """--since and --until, each checked as time_option does."""
+    return time_option(params, "since"), time_option(params, "until")
+
+
 def time_option(params: dict[str, Any], option: str) -> datetime | None:
     """--since / --until as a time, or None; a ConfigError naming the option otherwise."""
     raw = params.get(option)

@@ -9,7 +9,7 @@ from typing import Any
 
 from imagehost.catalog.filters import RecordFilter
 from imagehost.catalog.models import ImageStatus, ItemState
-from imagehost.jobs.options import time_option
+from imagehost.jobs.options import time_range
 from imagehost.service.context import ServiceContext
 from imagehost.service.ladder import possible_ladder_keys
 from imagehost.service.naming import ORIGINAL_KEY
@@ -21,8 +21,7 @@ class ResizeJob:
     name = "resize"
 
     def check(self, params: dict[str, Any], ctx: ServiceContext) -> None:
-        for option in ("since", "until"):
-            time_option(params, option)
+        time_range(params)
 
     def list_keys(self, params: dict[str, Any], ctx: ServiceContext) -> Iterator[str]:
         if params.get("key"):
@@ -34,10 +33,10 @@ class ResizeJob:
                 if ORIGINAL_KEY.match(info.key.rsplit("/", 1)[-1]):
                     yield info.key
             return
+        since, until = time_range(params)
         record_filter = RecordFilter(
             statuses=(ImageStatus.ACTIVE.value,), file_prefix=prefix or None,
-            published_from=time_option(params, "since"),
-            published_to=time_option(params, "until"))
+            published_from=since, published_to=until)
         for record in ctx.records.iterate(record_filter):
             yield record.key
 

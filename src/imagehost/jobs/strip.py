@@ -8,7 +8,7 @@ from typing import Any
 
 from imagehost.catalog.filters import RecordFilter
 from imagehost.catalog.models import ImageStatus, ItemState
-from imagehost.jobs.options import time_option
+from imagehost.jobs.options import time_range
 from imagehost.jobs.reindex import STORE_ROLES, is_original
 from imagehost.service.context import ServiceContext
 from imagehost.service.privacy import strip_stored_original
@@ -21,8 +21,7 @@ class StripJob:
     name = "strip"
 
     def check(self, params: dict[str, Any], ctx: ServiceContext) -> None:
-        for option in ("since", "until"):
-            time_option(params, option)
+        time_range(params)
 
     def list_keys(self, params: dict[str, Any], ctx: ServiceContext) -> Iterator[str]:
         if params.get("key"):
@@ -36,10 +35,10 @@ class StripJob:
                     if is_original(info.key, suffixes):
                         yield f"{STORE_ITEM}{role}:{info.key}"
             return
+        since, until = time_range(params)
         record_filter = RecordFilter(
             statuses=(ImageStatus.INCOMING.value, ImageStatus.ACTIVE.value),
-            file_prefix=prefix or None, time_from=time_option(params, "since"),
-            time_to=time_option(params, "until"))
+            file_prefix=prefix or None, time_from=since, time_to=until)
         for record in ctx.records.iterate(record_filter):
             yield record.key
 

@@ -62,8 +62,9 @@ _METHOD_NAMES = {1: "shrink", 6: "implode", 9: "Deflate64", 12: "bzip2", 14: "LZ
                  93: "Zstandard", 95: "XZ", 96: "JPEG", 97: "WavPack", 98: "PPMd",
                  99: "AES encryption"}
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error,
-               NotImplementedError, RuntimeError)
-"""What zipfile raises on a malformed archive (UnicodeDecodeError is a ValueError)."""
+               RuntimeError)
+"""What zipfile raises on a malformed archive (UnicodeDecodeError is a ValueError; an
+unsupported method or encryption is a RuntimeError subclass)."""
 
 
 @dataclass(frozen=True)
