@@ -88,11 +88,15 @@ PNG_COMPRESSION = 6
 MMAP_THRESHOLD = 131072
 """glibc's MALLOC_MMAP_THRESHOLD_ as `make run` and the Docker image set it: blocks of 128 KiB
 and more are mapped and unmapped on their own, so a freed image goes back to the system."""
-ROUNDS, REQUESTS, SECONDS, WARMUP = 3, 70, 7.0, 4
-"""Per cell: 3 rounds of at most 70 requests or 7 s: up to 210 requests or 21 s in all."""
+ROUNDS, REQUESTS, SECONDS, WARMUP = 3, 150, 7.0, 4
+"""Per cell: 3 rounds of at most 150 requests or 7 s: up to 450 requests or 21 s in all (70
+misses took 0.4 s at imagehost's rate, short enough for one stall to move a round by 20%)."""
 CONCURRENCY, HOT_CONCURRENCY = 4, 2
 """Misses: 4 in flight keep both render threads busy. Hot key: 2, for latency."""
-QUICK_REQUESTS, QUICK_SECONDS, QUICK_WARMUP = 16, 3.0, 2
+HOT_REQUESTS = 3000
+"""Hot-key requests per cell and round (or `--seconds`): 70 hits last about 20 ms, too short
+for a rate (one scheduler tick moves it by half)."""
+QUICK_REQUESTS, QUICK_SECONDS, QUICK_WARMUP, QUICK_HOT_REQUESTS = 16, 3.0, 2, 300
 DISTINCT_SIDES = 200
 """Distinct URLs vary the side over 512..313; past that, the quality steps down as well."""
 THUMBOR_VENV = Path("/tmp/bench-thumbor-venv")
@@ -978,8 +982,9 @@ class Runner:
     def load(self, side: str, case: str, fmt: str, hot: bool) -> Load:
         key = (side, case, fmt)
         start = self._next.get(key, 0)
-        self._next[key] = start + self.args.warmup + self.args.requests
-        return Load(start, self.args.warmup, self.args.requests, self.args.seconds,
+        requests = self.args.hot_requests if hot else self.args.requests
+        self._next[key] = start + self.args.warmup + requests
+        return Load(start, self.args.warmup, requests, self.args.seconds,
                     self.args.hot_concurrency if hot else self.args.concurrency)
 
     def group(self, case: str, fmt: str, load: str,
@@ -1399,6 +1404,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "req/s is the median over the rounds")
     parser.add_argument("--requests", type=int,
                         help=f"requests per cell and round (default {REQUESTS})")
+    parser.add_argument("--hot-requests", type=int,
+                        help=f"hot-key requests per cell and round (default {HOT_REQUESTS})")
     parser.add_argument("--seconds", type=float,
                         help=f"time limit per cell and round (default {SECONDS:g})")
     parser.add_argument("--warmup", type=int,
@@ -1458,12 +1465,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.floor_child or args.profile_child:
         args.format = args.format[0]
-    quick = (1, QUICK_REQUESTS, QUICK_SECONDS, QUICK_WARMUP)
-    defaults = quick if args.quick else (ROUNDS, REQUESTS, SECONDS, WARMUP)
-    for name, default in zip(("rounds", "requests", "seconds", "warmup"), defaults, strict=True):
+    quick = (1, QUICK_REQUESTS, QUICK_SECONDS, QUICK_WARMUP, QUICK_HOT_REQUESTS)
+    defaults = quick if args.quick else (ROUNDS, REQUESTS, SECONDS, WARMUP, HOT_REQUESTS)
+    for name, default in zip(("rounds", "requests", "seconds", "warmup", "hot_requests"),
+                             defaults, strict=True):
         if getattr(args, name) is None:
             setattr(args, name, default)
-    if min(args.rounds, args.requests, args.concurrency, args.hot_concurrency) < 1 \
+    if min(args.rounds, args.requests, args.hot_requests, args.concurrency,
+           args.hot_concurrency) < 1 \
             or args.seconds <= 0 or args.warmup < 0:
         parser.error("--rounds, --requests, --seconds and the concurrencies must be positive")
     return args
@@ -1503,7 +1512,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{9 - args.avif_effort}); MALLOC_ARENA_MAX {args.malloc_arena_max or 'unset'}, "
           f"MALLOC_MMAP_THRESHOLD_ {args.malloc_mmap_threshold or 'unset'}")
     print(f"load: {args.rounds} rounds x ({args.warmup} warm-up requests, then {args.requests} "
-          f"requests or {args.seconds:g} s) per cell; {args.concurrency} in flight for misses, "
+          f"requests ({args.hot_requests} for the hot key) or {args.seconds:g} s) per cell; "
+          f"{args.concurrency} in flight for misses, "
           f"{args.hot_concurrency} for the hot key; fit {FIT}, quality "
           + ", ".join(f"{k} {v}" for k, v in QUALITY.items()))
     print(f"machine: {os.cpu_count()} cores; 1-min load average {load_start:.2f} at the start, "

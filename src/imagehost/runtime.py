@@ -29,6 +29,7 @@ from imagehost.service.coalesce import SingleFlight
 from imagehost.service.context import ServiceContext
 from imagehost.service.derived_cache import DerivedCache, DiskTier, MemoryTier
 from imagehost.service.expiry import sweep_interrupted_writes
+from imagehost.service.plan_cache import PlanCache
 from imagehost.service.policy import ImagePolicy
 from imagehost.service.pool import WorkPool
 from imagehost.service.rate_limits import RateLimits
@@ -62,7 +63,7 @@ def build_context(settings: Settings) -> ServiceContext:
         settings=settings, policy=ImagePolicy.from_settings(settings), stores=stores,
         records=records, pending_writes=pending_writes,
         jobs=jobs, cache=build_derived_cache(settings, stores, engine),
-        record_cache=RecordCache(settings.record_cache_seconds),
+        record_cache=RecordCache(settings.record_cache_seconds), plans=PlanCache(),
         pool=pool_kind(settings.render_threads, settings.render_queue),
         single_flight=SingleFlight(), rate_limits=RateLimits.from_settings(settings))
     sweep_at_start(ctx)

@@ -8,6 +8,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -49,6 +50,19 @@ def render(ctx: ServiceContext, record_id: int, query: list[tuple[str, str]], *,
 
 def stored_keys(ctx: ServiceContext, record_id: int) -> list[str]:
     return [info.key for info in ctx.cache.store.list(f"derived/{record_id}/")]
+
+
+def record_batches(ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The keys of each batch the writer records in the catalog."""
+    batches: list[list[str]] = []
+    use_many = ctx.cache.objects.use_many
+
+    def recording(objects: list[tuple[str, int, int]], now: datetime) -> int:
+        batches.append([key for key, _, _ in objects])
+        return use_many(objects, now)
+
+    monkeypatch.setattr(ctx.cache.objects, "use_many", recording)
+    return batches
 
 
 def test_the_answer_comes_before_the_writes_below_memory(ctx: ServiceContext,
@@ -109,14 +123,7 @@ def test_a_writer_too_far_behind_makes_the_caller_write(ctx: ServiceContext,
 
 def test_writes_queued_meanwhile_go_as_one_batch(ctx: ServiceContext, blocked: BlockedStore,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    batches: list[list[str]] = []
-    use_many = ctx.cache.objects.use_many
-
-    def recording(objects: list[tuple[str, int, int]], now: datetime) -> int:
-        batches.append([key for key, _, _ in objects])
-        return use_many(objects, now)
-
-    monkeypatch.setattr(ctx.cache.objects, "use_many", recording)
+    batches = record_batches(ctx, monkeypatch)
     record = store_record(ctx, imagegen.photo_jpeg(640, 480)).record
     answers = [render(ctx, record.id, [("w", "300")])]
     assert blocked.entered.wait(30)                     # the first batch holds the writer
@@ -148,3 +155,55 @@ def test_the_writer_hands_memory_the_memory_tier_freed_back(
     assert second is not None and second.after is not None
     asyncio.run(second.after())
     assert trims == [1]
+
+
+def test_the_writer_waits_for_running_renders_to_write_them_in_one_batch(
+        ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(derived_cache, "WRITE_BEHIND_WAIT", 30.0)
+    batches = record_batches(ctx, monkeypatch)
+    first, second = b"first image", b"second image"
+    keys = ["derived/1/abc/w100.jpg", "derived/1/abc/w200.jpg"]
+
+    with ctx.cache.rendering():                         # another render is running
+        written = ctx.cache.put(keys[0], first, later=True)
+        assert written is not None
+        with ctx.cache.rendering():
+            later = ctx.cache.put(keys[1], second, later=True)
+        assert not written.done()                       # held while a render runs
+        assert stored_keys(ctx, 1) == []
+    assert written.result(30) is None and later is not None and later.result(30) is None
+
+    assert batches == [keys]
+    assert sorted(stored_keys(ctx, 1)) == keys
+    assert ctx.cache.disk is not None
+    assert [ctx.cache.disk.get(key) for key in keys] == [first, second]
+    assert ctx.cache.objects.total() == len(first) + len(second)
+
+
+def test_the_writer_waits_for_a_render_at_most_write_behind_wait(
+        ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(derived_cache, "WRITE_BEHIND_WAIT", 0.05)
+    key = "derived/1/abc/w100.jpg"
+
+    with ctx.cache.rendering():                         # a render that never finishes
+        written = ctx.cache.put(key, b"image", later=True)
+        assert written is not None and written.result(30) is None
+        assert stored_keys(ctx, 1) == [key]
+
+
+def test_the_disk_tier_keeps_a_batch_but_not_an_item_over_an_eighth_of_its_bound(
+        tmp_path: Path) -> None:
+    bound = 8 * 1024 * 1024                             # the database's own pages count too
+    disk = derived_cache.DiskTier(tmp_path / "disk", max_bytes=bound)
+    try:
+        disk.put_many([("derived/1/a/small.jpg", b"s" * 500),
+                       ("derived/1/a/large.jpg", b"l" * (bound // 8 + 1)),
+                       ("derived/2/b/small.jpg", b"t" * 700)])
+
+        assert disk.get("derived/1/a/small.jpg") == b"s" * 500
+        assert disk.get("derived/1/a/large.jpg") is None
+        assert disk.get("derived/2/b/small.jpg") == b"t" * 700
+        disk.purge("derived/1/")
+        assert sorted(disk.keys()) == ["derived/2/b/small.jpg"]
+    finally:
+        disk.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from imagehost.catalog.jobs import JobCatalog
 from imagehost.catalog.models import ImageStatus
@@ -11,12 +12,16 @@ from imagehost.catalog.records import RecordCatalog
 from imagehost.config import Settings
 from imagehost.service.coalesce import SingleFlight
 from imagehost.service.derived_cache import DerivedCache
+from imagehost.service.plan_cache import PlanCache
 from imagehost.service.policy import ImagePolicy
 from imagehost.service.pool import WorkPool
 from imagehost.service.rate_limits import RateLimits
 from imagehost.service.record_cache import RecordCache
 from imagehost.storage.base import Store
 from imagehost.storage.factory import Stores
+
+if TYPE_CHECKING:
+    from imagehost.service.derived import DerivedPlan
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,8 @@ class ServiceContext:
     cache: DerivedCache
     """Derived images in three tiers: memory, disk, cache store."""
     record_cache: RecordCache
+    plans: PlanCache[DerivedPlan]
+    """What derived requests resolved to, for the records in `record_cache`."""
     pool: WorkPool
     """Bounded threads for blocking work of requests (503 when full)."""
     single_flight: SingleFlight

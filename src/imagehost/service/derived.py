@@ -97,7 +97,8 @@ class DerivedPlan:
 
     derivation: Derivation
     key: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]
+    """Shared by every answer of the plan (PlanCache): copied, never changed."""
 
 
 async def serve_derived(ctx: ServiceContext, request: ImageRequest, *,
@@ -124,8 +125,7 @@ async def serve_derived(ctx: ServiceContext, request: ImageRequest, *,
     if "variant" in names:
         return await _variant(ctx, record, params, request.if_none_match)
     meta, url = _flag(params, "meta"), _flag(params, "url")
-    plan = derived_plan(ctx, record, [(k, v) for k, v in params if k not in ("meta", "url")],
-                        request.accept)
+    plan = _plan(ctx, record, params, request.accept)
     if meta:
         return ImageAnswer(json=await ctx.pool.run(image_metadata, ctx, record))
     if url:
@@ -176,6 +176,18 @@ def derived_plan(ctx: ServiceContext, record: ImageRecord, params: list[tuple[st
     return DerivedPlan(derivation, key, headers)
 
 
+def _plan(ctx: ServiceContext, record: ImageRecord, params: list[tuple[str, str]],
+          accept: str) -> DerivedPlan:
+    """`derived_plan` of the request, kept in `ctx.plans` while `record` is current."""
+    asked = tuple(params)
+    plan = ctx.plans.get(record, asked, accept)
+    if plan is None:
+        plan = derived_plan(ctx, record, [(k, v) for k, v in params if k not in ("meta", "url")],
+                            accept)
+        ctx.plans.put(record, asked, accept, plan)
+    return plan
+
+
 def parse_request_derivation(ctx: ServiceContext, params: list[tuple[str, str]]) -> Derivation:
     settings = ctx.settings
     return parse_derivation(params, max_side=settings.derived_max_side,
@@ -213,13 +225,14 @@ def derive_image(ctx: ServiceContext, record: ImageRecord, derivation: Derivatio
         data = ctx.store_for(record.status).get(source_key)
     except NotFound:
         source_key, data = record.key, read_original(ctx, record)
-    with span("image.decode"):
-        source_info = probe_image(data, sniff_format(data), ctx.policy.limits)
-    with span("image.render"):
-        rendered = render_derivation(data, source_info, record_info(record), derivation,
-                                     avif_effort=ctx.settings.avif_effort,
-                                     full_effort_pixels=ctx.settings.full_effort_pixels)
-    written = ctx.cache.put(key, rendered, later=write_behind)
+    with ctx.cache.rendering():
+        with span("image.decode"):
+            source_info = probe_image(data, sniff_format(data), ctx.policy.limits)
+        with span("image.render"):
+            rendered = render_derivation(data, source_info, record_info(record), derivation,
+                                         avif_effort=ctx.settings.avif_effort,
+                                         full_effort_pixels=ctx.settings.full_effort_pixels)
+        written = ctx.cache.put(key, rendered, later=write_behind)
     return DerivedImage(rendered, derivation.content_type, key, f"rendered from {source_key}",
                         written)
 
