@@ -36,8 +36,6 @@ FROM ${BASE_IMAGE}
 # be overridden from the environment (STORAGE_BACKEND=s3, DATABASE_URL=postgresql://...).
 ENV PATH=/opt/imagehost/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
-    MALLOC_ARENA_MAX=2 \
-    MALLOC_MMAP_THRESHOLD_=131072 \
     TEMP_FOLDER=/var/lib/imagehost/temp \
     INCOMING_FOLDER=/var/lib/imagehost/incoming \
     ACTIVE_FOLDER=/var/lib/imagehost/active \

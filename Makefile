@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 run: $(RUNTIME_STAMP)
-	MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 $(BIN)/imagehost serve --host 127.0.0.1 --port 8080
+	$(BIN)/imagehost serve --host 127.0.0.1 --port 8080
 
 # Starts Swift (S3 API) and PostgreSQL on loopback for the run, stops them after; then the
 # Docker image and compose stack, built and run (needs root or a Docker engine;

@@ -71,6 +71,7 @@ import pyvips
 from upload import photo_like
 
 from imagehost.config import CONFIG_FILE_VARIABLE, Settings, load_settings
+from imagehost.memory import ARENAS, MMAP_THRESHOLD_BYTES
 
 if TYPE_CHECKING:
     from imagehost.catalog.models import ImageRecord
@@ -82,12 +83,11 @@ FORMATS = ("jpeg", "webp", "avif", "png")
 QUALITY = {"jpeg": 82, "webp": 80, "avif": 55, "png": 90}
 """imagehost's DERIVED_QUALITY defaults, sent explicitly to both servers (PNG ignores it)."""
 AVIF_EFFORT = int(Settings.model_fields["avif_effort"].default)
+RENDER_THREADS = load_settings({}).render_threads
+"""imagehost's RENDER_THREADS default (cores + 1); thumbor's ENGINE_THREADPOOL_SIZE too."""
 """imagehost's AVIF_EFFORT default (0). libvips maps effort to libheif's speed 9 - effort, so
 thumbor gets AVIF_SPEED = 9 - effort (9)."""
 PNG_COMPRESSION = 6
-MMAP_THRESHOLD = 131072
-"""glibc's MALLOC_MMAP_THRESHOLD_ as `make run` and the Docker image set it: blocks of 128 KiB
-and more are mapped and unmapped on their own, so a freed image goes back to the system."""
 ROUNDS, REQUESTS, SECONDS, WARMUP = 3, 150, 7.0, 4
 """Per cell: 3 rounds of at most 150 requests or 7 s: up to 450 requests or 21 s in all (70
 misses took 0.4 s at imagehost's rate, short enough for one stall to move a round by 20%)."""
@@ -1073,7 +1073,8 @@ def run_all(args: argparse.Namespace, root: Path, cases: Sequence[Case],
         refused = case.name in runner.refused
         for fmt in case_outputs(case, formats):
             for hot in (False, True):
-                sides = [on_thumbor(th, case, fmt, hot), on_thumbor(th_rs, case, fmt, hot)]
+                sides = [on_thumbor(th_rs, case, fmt, hot)] if hot else [
+                    on_thumbor(th, case, fmt, hot), on_thumbor(th_rs, case, fmt, hot)]
                 if not refused:
                     sides[:0] = [on_imagehost(ih, case, fmt, hot),
                                  on_imagehost(ih_nc, case, fmt, hot)]
@@ -1419,21 +1420,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--format", choices=FORMATS, action="append",
                         help="only this output format (repeatable; default: all); a PNG, "
                              "WebP or AVIF source case runs only if its own format is kept")
-    parser.add_argument("--render-threads", type=int, default=os.cpu_count() or 2,
+    parser.add_argument("--render-threads", type=int, default=RENDER_THREADS,
                         help="imagehost RENDER_THREADS, thumbor ENGINE_THREADPOOL_SIZE and the "
-                             "floor's threads (default: the core count)")
+                             f"floor's threads (default {RENDER_THREADS}, imagehost's: the "
+                             "core count + 1)")
     parser.add_argument("--thumbor-processes", type=int, default=1,
                         help="thumbor --processes (default 1; peak RSS then sums them)")
     parser.add_argument("--log-level", default="info",
                         help="imagehost serve --log-level (default info, as `make run`, so "
                              "uvicorn access logs are on; thumbor runs at its default, "
                              "warning)")
-    parser.add_argument("--malloc-arena-max", type=int, default=2,
-                        help="MALLOC_ARENA_MAX for every server and the floor (default 2, as "
-                             "`make run`; 0 leaves it unset)")
-    parser.add_argument("--malloc-mmap-threshold", type=int, default=MMAP_THRESHOLD,
+    parser.add_argument("--malloc-arena-max", type=int, default=ARENAS,
+                        help="MALLOC_ARENA_MAX for every server and the floor (default "
+                             f"{ARENAS}, what imagehost serve sets itself; 0 leaves it unset)")
+    parser.add_argument("--malloc-mmap-threshold", type=int, default=MMAP_THRESHOLD_BYTES,
                         help="MALLOC_MMAP_THRESHOLD_ for every server and the floor (default "
-                             f"{MMAP_THRESHOLD}, as `make run`; 0 leaves it unset)")
+                             f"{MMAP_THRESHOLD_BYTES}, what imagehost serve sets itself; 0 "
+                             "leaves it unset)")
     parser.add_argument("--avif-effort", type=int, default=AVIF_EFFORT,
                         help=f"imagehost AVIF_EFFORT and the floor's effort; thumbor gets "
                              f"AVIF_SPEED = 9 - effort (default {AVIF_EFFORT}, imagehost's)")

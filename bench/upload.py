@@ -72,8 +72,8 @@ CHILD_ENV_DROP = ("VIPS_CONCURRENCY", "MALLOC_ARENA_MAX")
 configure_libvips(0) gets); MALLOC_ARENA_MAX changes glibc's memory behaviour (set on purpose
 for one child only)."""
 ARENA_ENV = {"MALLOC_ARENA_MAX": "2"}
-SERVER_MALLOC_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
-"""What `make run` and the Docker image set for the server."""
+SERVER_MALLOC_ENV = ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")
+"""Dropped for the server, which sets both itself (imagehost.memory.tune_malloc)."""
 
 Variants = dict[str, tuple[int, int, int]]
 """suffix -> (width, height, bytes)"""
@@ -349,7 +349,7 @@ def free_port() -> int:
 
 
 def server_environ(root: Path) -> dict[str, str]:
-    """The server as `make run` and the Docker image run it (glibc malloc settings), on
+    """The server as `make run` and the Docker image run it (its own malloc settings), on
     folders and a SQLite catalog under `root`, without the caller's imagehost settings."""
     ours = {name.upper() for name in Settings.model_fields} | {"IMAGEHOST_CONFIG"}
     drop = {*ours, *CHILD_ENV_DROP, *SERVER_MALLOC_ENV}
@@ -359,7 +359,7 @@ def server_environ(root: Path) -> dict[str, str]:
         "INCOMING_FOLDER": str(root / "incoming"), "ACTIVE_FOLDER": str(root / "active"),
         "CACHE_FOLDER": str(root / "cache"), "DISK_CACHE_FOLDER": str(root / "derived"),
         "DATABASE_URL": f"sqlite:///{root / 'catalog.db'}", "EXPIRE_INTERVAL": "0",
-        "ACCESS_LOG": "0", "LOG_LEVEL": "warning", **SERVER_MALLOC_ENV}
+        "ACCESS_LOG": "0", "LOG_LEVEL": "warning"}
 
 
 def first_start(root: Path) -> float:

@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 import imagehost
 from imagehost.config import Settings, load_settings
 from imagehost.errors import Overloaded
+from imagehost.memory import tune_malloc
 from imagehost.runtime import build_context, close_context
 from imagehost.service.context import ServiceContext
 from imagehost.service.expiry import expire_incoming
@@ -89,6 +90,7 @@ def openapi_without_422(app: FastAPI) -> dict[str, Any]:
 
 def create_app_from_environment() -> FastAPI:
     """uvicorn's factory entry point (`--workers` > 1 re-imports the app in each process)."""
+    tune_malloc()
     return create_app(load_settings())
 
 
