@@ -11,11 +11,12 @@ import ctypes
 import functools
 from collections.abc import Callable
 
-MMAP_THRESHOLD_BYTES = 1024 * 1024
-"""Blocks from 1 MiB up (a decoded photo, an upload's encoder buffers) are mapped on their own
-and go back to the system when freed. Smaller ones, such as a render from a ladder step, reuse
-the heap: at glibc's 128 KiB they were mapped anew and faulted in on every render, 0.9 ms of
-a 512 px miss's 8 ms."""
+MMAP_THRESHOLD_BYTES = 128 * 1024
+"""Blocks from 128 KiB up (a decoded photo, an upload's buffers) are mapped on their own and go
+back to the system when freed; glibc's own threshold climbs with the blocks freed, up to
+32 MiB, and freed photos then stay in the heap. Measured (bench/upload.py --http, peak RSS
+after 32 uploads): 145 MB at 128 KiB, 147 at 256 KiB, 152-154 at 512 KiB and 1 MiB; a miss's
+CPU and page faults were the same at 128 KiB and 1 MiB."""
 ARENAS = 2
 """malloc arenas for all threads (glibc's default is 8 per core): fewer half-empty heaps."""
 _M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
