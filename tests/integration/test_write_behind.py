@@ -5,7 +5,9 @@ served meanwhile, and a purge waits for them, so nothing of a deleted image is w
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -206,4 +208,23 @@ def test_the_disk_tier_keeps_a_batch_but_not_an_item_over_an_eighth_of_its_bound
         disk.purge("derived/1/")
         assert sorted(disk.keys()) == ["derived/2/b/small.jpg"]
     finally:
+        disk.close()
+
+
+def test_a_disk_tier_locked_by_another_process_drops_the_batch_without_waiting(
+        tmp_path: Path) -> None:
+    disk = derived_cache.DiskTier(tmp_path / "disk", max_bytes=8 * 1024 * 1024, timeout=0.1)
+    other = sqlite3.connect(tmp_path / "disk" / "cache.db", timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")                # another worker holds the write lock
+        began = time.monotonic()
+        disk.put_many([("derived/1/a/small.jpg", b"s" * 500)])
+        assert time.monotonic() - began < 5
+        other.rollback()
+
+        assert disk.get("derived/1/a/small.jpg") is None
+        disk.put_many([("derived/1/a/small.jpg", b"s" * 500)])
+        assert disk.get("derived/1/a/small.jpg") == b"s" * 500
+    finally:
+        other.close()
         disk.close()

@@ -141,7 +141,7 @@ class DiskTier:
         if not kept:
             return
         try:
-            with self._cache.transact(retry=True):
+            with self._cache.transact():    # busy: Timeout, not a wait
                 for key, data in kept:
                     self._cache.set(key, data, tag=record_of(key))
         except diskcache.Timeout:
