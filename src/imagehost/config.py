@@ -304,8 +304,8 @@ class Settings(BaseModel):
                           "there (needs the otel extra); unset: no tracing.")
     render_threads: int = Field(
         default_factory=lambda: (os.cpu_count() or 1) + 1, ge=1,
-        description="Image work threads (default: the core count + 1, so that a thread waiting "
-                    "for the GIL or a store read leaves no core idle).")
+        description="Image work threads (default: the core count + 1; while one waits for a "
+                    "store read, the others keep the cores busy).")
     render_queue: int = Field(
         16, ge=0, description="Requests allowed to wait for a thread; beyond it 503.")
     vips_concurrency: int = Field(1, ge=0, description="Threads libvips uses per image.")
