@@ -1,5 +1,5 @@
 """Record list and filter latency at 1 000 000 records on SQLite and PostgreSQL, before and
-after the listing index, the per-status counts and the expression indexes of INDEXED_KEYS.
+after the listing index, the per-status counts and the indexes of INDEXED_KEYS.
 
 A fresh database per backend (SQLite: a file in a temporary directory; PostgreSQL: a dedicated
 database `bench_records` created on the server of DATABASE_URL and dropped afterwards) is
@@ -14,9 +14,11 @@ variants.
 Variants, on each backend:
   * before: no index on (status, created_at, id) (dropped after migrating), every total
     counted (the bench-only `CountingCatalog`, as the catalog did before `image_counts`), no
-    expression index on data keys (PostgreSQL keeps its GIN index on data);
+    index on data keys (PostgreSQL keeps its GIN index on data);
   * after: the schema as migrated, then `imagehost index --apply`'s code path
-    (`DataIndexes.create`) for INDEXED_KEYS = site, temp, plot.zone, which also runs ANALYZE.
+    (`DataIndexes.create`) for INDEXED_KEYS = site, temp, plot.zone (SQLite: expression
+    indexes; PostgreSQL: the keys' trigger-kept columns, filled, and their indexes), which
+    also runs ANALYZE (PostgreSQL: VACUUM ANALYZE).
 
 Run: `.venv/bin/python bench/records.py --help` (PostgreSQL: DATABASE_URL must name a server,
 e.g. `set -a && . /tmp/services.env && set +a`; without it PostgreSQL is skipped).
@@ -415,7 +417,7 @@ def run_variants(engine: Engine, label: str, args: argparse.Namespace,
             f"CREATE INDEX {LISTING_INDEX} ON images (status, created_at, id)")
     built = DataIndexes(engine).create(INDEXED_KEYS, lambda _: None)
     report.setup.append(
-        f"{label}: the listing index and {len(built)} expression indexes for "
+        f"{label}: the listing index and {len(built)} indexes for "
         f"{', '.join(INDEXED_KEYS)} (with ANALYZE) built in {time.perf_counter() - started:.1f} s")
     catalog = RecordCatalog(engine)
     after = Variant(f"{label}, after")
@@ -589,7 +591,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Benchmark record listing and filtering (RecordCatalog.page through "
                     "parse_query) on generated records, on SQLite and on PostgreSQL "
                     "(DATABASE_URL), before and after the listing index, the per-status "
-                    "counts and the expression indexes of INDEXED_KEYS; prints markdown tables "
+                    "counts and the indexes of INDEXED_KEYS; prints markdown tables "
                     "of median / p95 latency with result counts, then the query plans.")
     parser.add_argument("--records", type=int, default=RECORDS,
                         help=f"records to generate (default {RECORDS})")

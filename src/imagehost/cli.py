@@ -187,14 +187,16 @@ def index(
     config: ConfigOption = None,
     apply: Annotated[bool, typer.Option(
         "--apply", help="Create the missing indexes of INDEXED_KEYS (safe while the service "
-                        "runs; PostgreSQL builds them concurrently).")] = False,
+                        "runs; PostgreSQL fills the keys' columns in batches and builds "
+                        "concurrently).")] = False,
     drop: Annotated[str | None, typer.Option(
-        "--drop", metavar="KEY", help="Drop the indexes of one data key.")] = None,
+        "--drop", metavar="KEY", help="Drop the indexes of one data key (and its columns "
+                                      "on PostgreSQL).")] = None,
     list_: Annotated[bool, typer.Option(
         "--list", help="Show the data-key indexes against INDEXED_KEYS (the default).")]
     = False,
 ) -> None:
-    """Expression indexes on the data keys of INDEXED_KEYS, for fast filters on them."""
+    """Indexes on the data keys of INDEXED_KEYS, for fast filters on them."""
     from imagehost.errors import BadRequest
     from imagehost.runtime import open_context
     from imagehost.service.data_indexes import (
@@ -218,7 +220,15 @@ def index(
                          else "already there")
                 typer.echo(f"data.{built.key}: {built.name} {state}")
 
-            built = apply_indexed_keys(ctx, report)
+            shown: dict[str, int] = {}
+
+            def progress(keys: str, done: int, total: int) -> None:
+                tenth = done * 10 // total
+                if tenth > shown.get(keys, 0):
+                    shown[keys] = tenth
+                    typer.echo(f"columns of {keys}: {done}/{total} ids filled")
+
+            built = apply_indexed_keys(ctx, report, progress)
             created = sum(b.seconds is not None for b in built)
             typer.echo(f"{len(settings.indexed_keys)} keys: {created} indexes created, "
                        f"{len(built) - created} already there; statistics refreshed")
@@ -234,7 +244,8 @@ def index(
             return
         listing = list_indexed_keys(ctx)
     for item in listing.present:
-        note = "" if item.valid else " INVALID (an interrupted build; --apply rebuilds it)"
+        note = "" if item.valid else (" INVALID (an interrupted build, or of the earlier "
+                                      "kind; --apply rebuilds it)")
         unlisted = " not in INDEXED_KEYS (--drop removes it)" if item in listing.unlisted else ""
         typer.echo(f"data.{item.key}: {item.name}{note}{unlisted}")
     for key in listing.missing:

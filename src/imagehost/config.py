@@ -153,9 +153,10 @@ class Settings(BaseModel):
                     "to the working directory.")
     indexed_keys: tuple[str, ...] = Field(
         (), description="Data keys filtered often (comma list, dotted for nesting: "
-                        "site,plot.zone): `imagehost index --apply` gives each an expression "
-                        "index, so equality, in and comparisons on it use an index on SQLite "
-                        "and comparisons do on PostgreSQL (its GIN index serves equality).")
+                        "site,plot.zone): `imagehost index --apply` gives each an index, so "
+                        "equality, in and comparisons on it use an index on SQLite and "
+                        "comparisons do on PostgreSQL (columns kept by a trigger; its GIN "
+                        "index serves equality).")
     api_secret_key: str | None = Field(
         None, description="Shared secret for /publish, /delete, /recrop and /rotate. "
                           "Unset: those endpoints refuse every request.")

@@ -1,12 +1,14 @@
-"""INDEXED_KEYS on both databases: `imagehost index` creates, lists and drops the expression
-indexes of data keys (idempotently), the filters' query plans use them, the typed filter
-semantics are the same with them, and migrations keep them and the per-status counts."""
+"""INDEXED_KEYS on both databases: `imagehost index` creates, lists and drops the indexes of
+data keys (idempotently; on PostgreSQL with the columns a trigger keeps), the filters' query
+plans use them, the typed filter semantics are the same with them, and migrations keep them
+and the per-status counts."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, text
 from typer.testing import CliRunner
 
-from imagehost.catalog import data_indexes
+from imagehost.catalog import data_indexes, key_columns
 from imagehost.catalog.data_indexes import DataIndexes, index_definitions
 from imagehost.catalog.database import create_catalog_engine, migrate
 from imagehost.catalog.filters import parse_query
+from imagehost.catalog.key_names import KeyColumns
 from imagehost.catalog.models import ImageRecord
 from imagehost.catalog.records import RecordCatalog
 from imagehost.catalog.status_counts import ensure_count_triggers
@@ -54,6 +57,13 @@ def index_names(engine: Engine) -> set[str]:
 
 def names_of(key: str, engine: Engine) -> set[str]:
     return {name for name, _ in index_definitions(key, engine.dialect.name)}
+
+
+def table_columns(engine: Engine) -> set[str]:
+    with engine.connect() as connection:
+        return set(connection.execute(text(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'images'")).scalars())
 
 
 @pytest.fixture
@@ -149,6 +159,10 @@ def test_the_command_creates_lists_and_drops_the_indexes(catalog_url: str,
         assert dropped.exit_code == 0, dropped.output
         assert not names_of("plot.zone", engine) & index_names(engine)
         assert names_of("site", engine) <= index_names(engine)
+        if engine.dialect.name == "postgresql":  # the key's columns go with its indexes
+            zone, site = KeyColumns.of("plot.zone"), KeyColumns.of("site")
+            assert not {zone.number, zone.string} & table_columns(engine)
+            assert {site.number, site.string} <= table_columns(engine)
         twice = runner.invoke(app, ["index", "--drop", "plot.zone"], env=env)
         assert "no index on plot.zone" in twice.output
         bad = runner.invoke(app, ["index", "--drop", "a b"], env=env)
@@ -179,6 +193,128 @@ def test_an_invalid_postgresql_index_is_rebuilt(postgres_url: str) -> None:
         assert {i.key for i in indexes.listing()} == {"temp"}
     finally:
         engine.dispose()
+
+
+def test_an_expression_index_of_the_earlier_kind_is_rebuilt_on_the_columns(
+        postgres_url: str) -> None:
+    """Before the columns, PostgreSQL's index of a key was an expression on data, under the
+    same name: it is listed as not valid (queries do not count on it) and rebuilt."""
+    engine = create_catalog_engine(postgres_url)
+    try:
+        migrate(engine)
+        fill(engine, 20)
+        names = KeyColumns.of("temp")
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                f"CREATE INDEX {names.number_index} ON images "
+                """((jsonb_path_query_first(data, 'strict $."temp"'::jsonpath) #>> '{}'))""")
+        indexes = DataIndexes(engine)
+        assert [(i.key, i.valid) for i in indexes.listing()] == [("temp", False)]
+
+        built = indexes.create(["temp"], lambda _: None)
+
+        assert [b.name for b in built if b.seconds is not None] == [names.number_index,
+                                                                     names.string_index]
+        assert [(i.key, i.valid) for i in indexes.listing()] == [("temp", True)] * 2
+        assert RecordCatalog(engine).held.names() == {names.number_index, names.string_index}
+    finally:
+        engine.dispose()
+
+
+# ---------------------------------------------------------------------------- PostgreSQL columns
+
+
+def test_postgresql_keeps_a_keys_columns_and_counts_from_their_index(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows written before the command are filled in batches, with progress; rows inserted
+    or given new data after are kept by the trigger; comparisons read the columns and give
+    what the JSON gives; the count is answered from the index alone."""
+    monkeypatch.setattr(key_columns, "FILL_BATCH", 100)
+    engine = create_catalog_engine(postgres_url)
+    try:
+        migrate(engine)
+        fill(engine, 300)
+        heard: list[tuple[str, int, int]] = []
+        DataIndexes(engine).create(["temp", "site"], lambda _: None,
+                                   lambda *progress: heard.append(progress))
+        fill(engine, 50, start=300)
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                """UPDATE images SET data = '{"temp": 99.5, "site": "zz"}' WHERE id = 1""")
+            connection.exec_driver_sql("UPDATE images SET status = 'deleted' WHERE id = 2")
+
+        assert heard == [("temp, site", 100, 300), ("temp, site", 200, 300),
+                         ("temp, site", 300, 300)]
+        assert key_columns.fill(engine, ["temp", "site"], lambda *_: None) == 0  # all right
+        temp, site = KeyColumns.of("temp"), KeyColumns.of("site")
+        with engine.connect() as connection:
+            assert connection.execute(text(
+                f"SELECT {temp.number}, {site.string} FROM images WHERE id = 1")).one() == \
+                (Decimal("99.5"), "zz")
+        catalog = RecordCatalog(engine)
+        assert catalog.held.names() == names_of("temp", engine) | names_of("site", engine)
+        for pairs in ([("data.temp__gt", "39")], [("data.temp__lte", "0.5")],
+                      [("data.temp__gte", "12.25")], [("data.site__lt", "site-50")],
+                      [("data.site__gt", "site-7"), LIVE], [("data.temp__gt", "t500")]):
+            query = parse_query([*pairs, ("limit", "1000")])
+            held, read = catalog.page(query), catalog._page(query, frozenset())
+            assert held.total == read.total == len(read.records) > 0, pairs
+            assert [r.id for r in held.records] == [r.id for r in read.records], pairs
+        count = _statements(engine, catalog, [("data.temp__gt", "39"), LIVE])[0]
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SET enable_seqscan = off")
+            connection.exec_driver_sql("SET enable_bitmapscan = off")
+            plan = "\n".join(connection.exec_driver_sql("EXPLAIN " + count[0], count[1])
+                             .scalars())
+        assert f"Index Only Scan using {temp.number_index}" in plan, plan
+    finally:
+        engine.dispose()
+
+
+def test_a_catalog_still_answers_after_the_columns_it_knew_were_dropped(
+        postgres_url: str) -> None:
+    """Workers read which keys have columns every few seconds: one that learned of a key
+    before `--drop` removed its columns reads the names again and answers."""
+    engine = create_catalog_engine(postgres_url)
+    try:
+        migrate(engine)
+        fill(engine, 200)
+        catalog = RecordCatalog(engine)
+        query = parse_query([("data.temp__gt", "10")])
+        without = catalog.page(query)  # no index yet: read from the JSON
+        DataIndexes(engine).create(["temp"], lambda _: None)
+        catalog.held.forget()
+        with_columns = catalog.page(query)
+        assert KeyColumns.of("temp").number_index in catalog.held.names()
+
+        DataIndexes(engine).drop("temp")
+        after = catalog.page(query)
+
+        assert KeyColumns.of("temp").number not in table_columns(engine)
+        assert catalog.held.names() == frozenset()
+        expected = sum(1 for i in range(200) if i % 97 and i / 10 > 10)  # fill()'s data
+        assert without.total == with_columns.total == after.total == expected
+    finally:
+        engine.dispose()
+
+
+def _statements(engine: Engine, catalog: RecordCatalog,
+                pairs: list[tuple[str, str]]) -> list[tuple[str, Any]]:
+    """What page() sends about images: the count, then the page."""
+    from sqlalchemy import event
+
+    sent: list[tuple[str, Any]] = []
+
+    def listener(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM images" in statement:
+            sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        catalog.page(parse_query(pairs))
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    return sent
 
 
 # ---------------------------------------------------------------------------- plans
@@ -264,6 +400,9 @@ def _dataset(url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dat
         built = DataIndexes(engine).create(settings.indexed_keys, lambda _: None)
         assert len(built) == (12 if engine.dialect.name == "postgresql" else 6)
         engine.dispose()
+        held = client.app.state.ctx.records.held  # type: ignore[attr-defined]
+        held.forget()  # comparisons read the columns from the first query on
+        assert len(held.names()) == (12 if url.startswith("postgresql") else 0)
         yield DataSet(client, ids)
 
 

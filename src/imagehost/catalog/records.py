@@ -4,15 +4,19 @@ Both dialects give the same rows in the same order: JSON values are compared by 
 never equals a string), text compares bytewise (COLLATE "C" on PostgreSQL), and sorting on a
 data key orders by type (null, boolean, number, string, object or array, missing), then value.
 On PostgreSQL, equality is JSONB containment (`@>`), which the GIN index on `data` serves.
-The keys of INDEXED_KEYS have expression indexes (data_indexes.py) on exactly the
-expressions compiled here, so conditions on them are found through an index on both
-databases; a page's total is read from the counts per status when only statuses filter.
+The keys of INDEXED_KEYS have indexes (data_indexes.py) on exactly the expressions compiled
+here (SQLite), or on columns a trigger keeps equal to them, which a page's comparisons read
+once their index is built (PostgreSQL), so conditions on them are found through an index on
+both databases; a page's total is read from the counts per status when only statuses
+filter.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -32,6 +36,7 @@ from sqlalchemy import (
     any_,
     case,
     cast,
+    column,
     delete,
     false,
     func,
@@ -45,7 +50,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagehost.catalog.filters import (
@@ -56,6 +61,7 @@ from imagehost.catalog.filters import (
     RecordQuery,
     SortKey,
 )
+from imagehost.catalog.key_names import INDEX_PREFIX, KeyColumns
 from imagehost.catalog.models import ImageRecord, ImageStatus, UTCDateTime
 from imagehost.catalog.status_counts import COUNTS
 
@@ -201,7 +207,10 @@ class JsonField:
                 type_coerce(label, Text)]
 
 
-def condition_sql(condition: DataCondition, dialect: str) -> ColumnElement[bool]:
+def condition_sql(condition: DataCondition, dialect: str,
+                  held: frozenset[str] = frozenset()) -> ColumnElement[bool]:
+    """`held`: the names of the valid indexes on data-key columns (PostgreSQL), whose
+    columns comparisons on their key read instead of the JSON."""
     field = JsonField(condition.path, dialect)
     op, value = condition.op, condition.value
     if op == "exists":
@@ -211,7 +220,7 @@ def condition_sql(condition: DataCondition, dialect: str) -> ColumnElement[bool]
             return not_(field.contains(value))  # type: ignore[arg-type]
         return or_(field.type_().is_(None), not_(_equals(field, value)))  # type: ignore[arg-type]
     if dialect == "postgresql":
-        return _postgresql_condition(field, op, value)
+        return _postgresql_condition(field, op, value, held)
     if op == "eq":
         exact = _equals(field, value)  # type: ignore[arg-type]
     elif op == "in":
@@ -230,16 +239,21 @@ _COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
     "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}
 
 
-def _postgresql_condition(field: JsonField, op: str, value: Any) -> ColumnElement[bool]:
+def _postgresql_condition(field: JsonField, op: str, value: Any,
+                          held: frozenset[str]) -> ColumnElement[bool]:
     """Equality and `in` are containment (the GIN index); a comparison reads the number or
-    the string, NULL for any other type, as the expression indexes of INDEXED_KEYS hold."""
+    the string, NULL for any other type, from the key's column where its index is built."""
     if op == "eq":
         return field.contains(value)
     if op == "in":
         return field.contains_any(value)
+    names = KeyColumns.of(".".join(field.path))
     if not isinstance(value, int | float):
-        return _COMPARE[op](field.string(), value)
-    exact = _COMPARE[op](field.number(), _number(value, field))
+        string = (_images_column(names.string) if names.string_index in held
+                  else field.string())
+        return _COMPARE[op](string, value)
+    number = _images_column(names.number) if names.number_index in held else field.number()
+    exact = _COMPARE[op](number, _number(value, field))
     if isinstance(value, int):
         return exact
     # A float compares as a double (as on SQLite): the numeric expression is cast to double
@@ -249,8 +263,13 @@ def _postgresql_condition(field: JsonField, op: str, value: Any) -> ColumnElemen
     if not math.isfinite(outward):
         return exact
     bound = literal(Decimal(outward), Numeric())
-    seek = field.number() > bound if op in ("gt", "gte") else field.number() < bound
+    seek = number > bound if op in ("gt", "gte") else number < bound
     return and_(seek, exact)
+
+
+def _images_column(name: str) -> ColumnElement[Any]:
+    """A column of images the model does not map (a data key's, kept by its trigger)."""
+    return column(name, _selectable=ImageRecord.__table__)  # type: ignore[call-arg]
 
 
 def _sqlite_seek(field: JsonField, op: str, value: Any) -> ColumnElement[bool] | None:
@@ -301,8 +320,9 @@ def _number(value: int | float, field: JsonField) -> Any:
     return literal(value)
 
 
-def filter_sql(record_filter: RecordFilter, dialect: str) -> list[ColumnElement[bool]]:
-    clauses = [condition_sql(c, dialect) for c in record_filter.data]
+def filter_sql(record_filter: RecordFilter, dialect: str,
+               held: frozenset[str] = frozenset()) -> list[ColumnElement[bool]]:
+    clauses = [condition_sql(c, dialect, held) for c in record_filter.data]
     if record_filter.time_from:
         clauses.append(ImageRecord.created_at >= record_filter.time_from)
     if record_filter.time_to:
@@ -352,6 +372,44 @@ class Page:
     next_cursor: list[Any] | None
 
 
+HELD_SECONDS = 10.0
+"""How long a catalog trusts its list of data-key column indexes (PostgreSQL) before reading
+it again: what `imagehost index` builds is used by every worker within this time."""
+_UNDEFINED_COLUMN = "42703"
+
+
+class HeldIndexes:
+    """PostgreSQL: the names of the valid indexes on data-key columns (key_columns.py), read
+    again every HELD_SECONDS, and at once after a query named a column that `imagehost index
+    --drop` removed since."""
+
+    def __init__(self, engine: Engine, seconds: float = HELD_SECONDS) -> None:
+        self.engine = engine
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._read: tuple[float, frozenset[str]] | None = None
+
+    def names(self) -> frozenset[str]:
+        if self.engine.dialect.name != "postgresql":
+            return frozenset()
+        read = self._read
+        if read is not None and time.monotonic() - read[0] < self.seconds:
+            return read[1]
+        with self._lock:
+            with self.engine.connect() as connection:
+                names = frozenset(connection.execute(text(
+                    "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                    "WHERE i.indrelid = 'images'::regclass AND i.indisvalid "
+                    "AND i.indexprs IS NULL AND c.relname LIKE :prefix"),
+                    {"prefix": INDEX_PREFIX.replace("_", r"\_") + "%"}).scalars())
+            self._read = (time.monotonic(), names)
+            return names
+
+    def forget(self) -> None:
+        """Read the names again at the next query."""
+        self._read = None
+
+
 class RecordCatalog:
     """Reads and writes of image records (one row per image): by key, by id, filtered, in
     bulk. Every method is one short transaction."""
@@ -360,20 +418,30 @@ class RecordCatalog:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.held = HeldIndexes(engine)
 
-    def where(self, record_filter: RecordFilter) -> list[ColumnElement[bool]]:
-        return filter_sql(record_filter, self.dialect)
+    def where(self, record_filter: RecordFilter,
+              held: frozenset[str] = frozenset()) -> list[ColumnElement[bool]]:
+        return filter_sql(record_filter, self.dialect, held)
 
     def page(self, query: RecordQuery) -> Page:
+        """One page and the exact total; comparisons on indexed keys read their columns
+        (PostgreSQL), bulk reads (`iterate`) the JSON itself."""
         try:
-            return self._page(query)
+            try:
+                return self._page(query, self.held.names())
+            except ProgrammingError as exc:
+                if getattr(exc.orig, "sqlstate", None) != _UNDEFINED_COLUMN:
+                    raise
+                self.held.forget()  # a key's column, dropped since the names were read
+                return self._page(query, self.held.names())
         except DataError as exc:
             if query.filter.regex:
                 raise FilterError("regex", "the database cannot run this pattern") from exc
             raise
 
-    def _page(self, query: RecordQuery) -> Page:
-        clauses = self.where(query.filter)
+    def _page(self, query: RecordQuery, held: frozenset[str]) -> Page:
+        clauses = self.where(query.filter, held)
         columns = sort_columns(query.sort, self.dialect)
         # The page is chosen on the ids and sort keys alone (an index can hold them all),
         # then only its rows are read: sorting whole rows would read every matching one.
@@ -563,12 +631,12 @@ def _after(columns: list[tuple[Any, bool]], cursor: Sequence[Any]) -> ColumnElem
     """Keyset condition: rows strictly after `cursor` in the (column, descending) order."""
     if len(cursor) != len(columns):
         raise FilterError("cursor", "not a cursor for this sort order")
-    values = [_cursor_bind(column, value) for (column, _), value in zip(columns, cursor,
-                                                                       strict=True)]
+    values = [_cursor_bind(key, value) for (key, _), value in zip(columns, cursor,
+                                                                 strict=True)]
     alternatives = []
-    for i, (column, descending) in enumerate(columns):
+    for i, (key, descending) in enumerate(columns):
         equal_before = [c == v for (c, _), v in zip(columns[:i], values[:i], strict=True)]
-        beyond = column < values[i] if descending else column > values[i]
+        beyond = key < values[i] if descending else key > values[i]
         alternatives.append(and_(*equal_before, beyond))
     # implied by the OR, but lets the database seek with an index on the first key
     first, descending = columns[0]

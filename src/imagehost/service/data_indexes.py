@@ -1,4 +1,4 @@
-"""Expression indexes on the data keys of INDEXED_KEYS (`imagehost index`): create the
+"""Indexes on the data keys of INDEXED_KEYS (`imagehost index`): create the
 missing ones, drop a key's, list what is there against what the setting asks for."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from imagehost.catalog.data_indexes import Built, DataIndex, DataIndexes
+from imagehost.catalog.data_indexes import Built, DataIndex, DataIndexes, Progress
 from imagehost.catalog.filters import parse_path
 from imagehost.service.context import ServiceContext
 
@@ -24,10 +24,11 @@ def _indexes(ctx: ServiceContext) -> DataIndexes:
     return DataIndexes(ctx.records.engine)
 
 
-def apply_indexed_keys(ctx: ServiceContext, report: Callable[[Built], None]) -> list[Built]:
+def apply_indexed_keys(ctx: ServiceContext, report: Callable[[Built], None],
+                       progress: Progress | None = None) -> list[Built]:
     """Create the indexes of every key of INDEXED_KEYS that lacks them; idempotent, and
     safe while the service runs. Refreshes the planner's statistics."""
-    return _indexes(ctx).create(ctx.settings.indexed_keys, report)
+    return _indexes(ctx).create(ctx.settings.indexed_keys, report, progress)
 
 
 def drop_indexed_key(ctx: ServiceContext, key: str) -> list[str]:
