@@ -1,5 +1,8 @@
 """Rendering: exact variant sizes, no metadata, animation kept, limits before decode."""
 
+import subprocess
+import sys
+import textwrap
 from dataclasses import replace
 
 import pytest
@@ -215,3 +218,25 @@ def test_jpeg_scaled_decode_matches_a_full_decode_closely() -> None:
 def test_corrupt_jpeg_with_scaled_decode_is_invalid_image() -> None:
     with pytest.raises(InvalidImage):
         _derive(imagegen.corrupt_jpeg(2000, 1333), w="200")
+
+
+def test_libvips_logs_reach_python_logging_from_warnings_up_only() -> None:
+    """libvips' INFO lines (about ten per render) would each take the GIL from a libvips
+    thread; its warnings still reach logging. In a child interpreter: pytest's log capture
+    changes when libvips' deferred warnings are let out."""
+    script = textwrap.dedent("""
+        import logging, sys
+        import pyvips
+        from imagehost.imaging.render import configure_libvips
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stdout,
+                            format="%(levelname)s %(message)s")
+        configure_libvips(1)
+        source = pyvips.Image.gaussnoise(256, 192).cast("uchar").jpegsave_buffer(Q=90)
+        pyvips.Image.thumbnail_buffer(source, 32).jpegsave_buffer()
+        pyvips.Image.new_from_buffer(source[: len(source) // 2], "", fail=False).avg()
+    """)
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           check=True, timeout=60).stdout.splitlines()
+    vips = [line for line in shown if " VIPS: " in line]
+    assert vips and all(line.startswith("WARNING VIPS: ") for line in vips), vips
+    assert "premature end of JPEG" in "\n".join(vips)

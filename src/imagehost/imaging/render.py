@@ -56,6 +56,23 @@ def configure_libvips(concurrency: int) -> None:
     pyvips.cache_set_max(0)
     if concurrency:
         pyvips.concurrency_set(concurrency)
+    _log_warnings_only()
+
+
+def _log_warnings_only() -> None:
+    """pyvips hands every libvips log level to Python logging: about ten INFO lines per
+    render ("thumbnailing ...", "threadpool completed"), each taking the GIL from a libvips
+    thread only for logging to drop it. Keep warnings and errors (GLib's own handler drops
+    the rest, or prints them with G_MESSAGES_DEBUG=VIPS)."""
+    handler = getattr(pyvips, "_log_handler_id", None)
+    if not handler:
+        return
+    flags = pyvips.GLogLevelFlags
+    domain = b"VIPS"
+    pyvips.glib_lib.g_log_remove_handler(domain, handler)
+    pyvips._log_handler_id = pyvips.glib_lib.g_log_set_handler(
+        domain, flags.LEVEL_WARNING | flags.LEVEL_CRITICAL | flags.LEVEL_ERROR
+        | flags.FLAG_FATAL | flags.FLAG_RECURSION, pyvips._log_handler_cb, pyvips.ffi.NULL)
 
 
 @dataclass(frozen=True)
