@@ -383,7 +383,8 @@ def start_imagehost(side: str, root: Path, caches: bool, args: argparse.Namespac
     script = Path(sys.executable).parent / "imagehost"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "imagehost.cli"]
     command += ["serve", "--host", "127.0.0.1", "--port", str(port),
-                "--log-level", log_level or args.log_level]
+                "--log-level", log_level or args.log_level,
+                "--workers", str(args.imagehost_workers)]
     return launch(side, command, env, port, args.logs, "/ping", servers)
 
 
@@ -1426,6 +1427,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "core count + 1)")
     parser.add_argument("--thumbor-processes", type=int, default=1,
                         help="thumbor --processes (default 1; peak RSS then sums them)")
+    parser.add_argument("--imagehost-workers", type=int, default=1,
+                        help="imagehost serve --workers (default 1; peak RSS and CPU then sum "
+                             "the workers)")
     parser.add_argument("--log-level", default="info",
                         help="imagehost serve --log-level (default info, as `make run`, so "
                              "uvicorn access logs are on; thumbor runs at its default, "
@@ -1511,7 +1515,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"VIPS_CONCURRENCY {load_settings({}).vips_concurrency}, --log-level "
           f"{args.log_level}; thumbor {thumbor_version} (Pillow {thumbor_pillow(args.thumbor_venv)}"
           f"), ENGINE_THREADPOOL_SIZE {args.render_threads}, --processes "
-          f"{args.thumbor_processes}; AVIF effort {args.avif_effort} (thumbor AVIF_SPEED "
+          f"{args.thumbor_processes}; imagehost --workers {args.imagehost_workers}; "
+          f"AVIF effort {args.avif_effort} (thumbor AVIF_SPEED "
           f"{9 - args.avif_effort}); MALLOC_ARENA_MAX {args.malloc_arena_max or 'unset'}, "
           f"MALLOC_MMAP_THRESHOLD_ {args.malloc_mmap_threshold or 'unset'}")
     print(f"load: {args.rounds} rounds x ({args.warmup} warm-up requests, then {args.requests} "
