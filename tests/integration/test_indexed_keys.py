@@ -23,7 +23,7 @@ from imagehost.catalog.database import create_catalog_engine, migrate
 from imagehost.catalog.filters import parse_query
 from imagehost.catalog.key_names import KeyColumns
 from imagehost.catalog.models import ImageRecord
-from imagehost.catalog.records import RecordCatalog
+from imagehost.catalog.records import HeldIndexes, RecordCatalog
 from imagehost.catalog.status_counts import ensure_count_triggers
 from imagehost.cli import app
 from imagehost.config import load_settings
@@ -294,6 +294,24 @@ def test_a_catalog_still_answers_after_the_columns_it_knew_were_dropped(
         assert catalog.held.names() == frozenset()
         expected = sum(1 for i in range(200) if i % 97 and i / 10 > 10)  # fill()'s data
         assert without.total == with_columns.total == after.total == expected
+    finally:
+        engine.dispose()
+
+
+def test_workers_learn_of_a_new_index_when_their_list_is_older_than_its_lifetime(
+        postgres_url: str) -> None:
+    engine = create_catalog_engine(postgres_url)
+    try:
+        migrate(engine)
+        fresh, kept = HeldIndexes(engine, seconds=0), HeldIndexes(engine, seconds=3600)
+        assert fresh.names() == kept.names() == frozenset()
+
+        DataIndexes(engine).create(["temp"], lambda _: None)
+
+        assert fresh.names() == names_of("temp", engine)
+        assert kept.names() == frozenset()  # read less than an hour ago
+        kept.forget()
+        assert kept.names() == names_of("temp", engine)
     finally:
         engine.dispose()
 

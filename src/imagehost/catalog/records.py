@@ -392,10 +392,11 @@ class HeldIndexes:
     def names(self) -> frozenset[str]:
         if self.engine.dialect.name != "postgresql":
             return frozenset()
-        read = self._read
-        if read is not None and time.monotonic() - read[0] < self.seconds:
-            return read[1]
+        if (fresh := self._fresh()) is not None:
+            return fresh
         with self._lock:
+            if (fresh := self._fresh()) is not None:  # read while this thread waited
+                return fresh
             with self.engine.connect() as connection:
                 names = frozenset(connection.execute(text(
                     "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
@@ -408,6 +409,12 @@ class HeldIndexes:
     def forget(self) -> None:
         """Read the names again at the next query."""
         self._read = None
+
+    def _fresh(self) -> frozenset[str] | None:
+        read = self._read
+        if read is not None and time.monotonic() - read[0] < self.seconds:
+            return read[1]
+        return None
 
 
 class RecordCatalog:
