@@ -11,12 +11,15 @@ import ctypes
 import functools
 from collections.abc import Callable
 
-MMAP_THRESHOLD_BYTES = 128 * 1024
-"""Blocks from 128 KiB up (a decoded photo, an upload's buffers) are mapped on their own and go
-back to the system when freed; glibc's own threshold climbs with the blocks freed, up to
-32 MiB, and freed photos then stay in the heap. Measured (bench/upload.py --http, peak RSS
-after 32 uploads): 145 MB at 128 KiB, 147 at 256 KiB, 152-154 at 512 KiB and 1 MiB; a miss's
-CPU and page faults were the same at 128 KiB and 1 MiB."""
+MMAP_THRESHOLD_BYTES = 256 * 1024
+"""Blocks from 256 KiB up (a decoded photo, an upload's whole body) are mapped on their own
+and go back to the system when freed; glibc's own threshold climbs with the blocks freed, up
+to 32 MiB, and freed photos then stay in the heap. Below it stay the event loop's reads
+(uvloop reads at most 256 000 bytes at a time): at 128 KiB each read of an upload's body was
+a fresh mapping, its pages faulted in one by one (bench/upload.py --http-only, 12 MP PNG over
+HTTP against the floor: 1.27x at 128 KiB, median of 9 runs; 1.21x at 256 KiB, of 5). Peak
+RSS after 32 uploads: 145 MB at 128 KiB (max 148), 148 at 256 KiB (max 149.8), 152-154 at
+512 KiB and 1 MiB."""
 ARENAS = 2
 """malloc arenas for all threads (glibc's default is 8 per core): fewer half-empty heaps."""
 _M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
