@@ -29,11 +29,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, column, text
-from sqlalchemy.dialects import sqlite
 
 from imagehost.catalog import key_columns
-from imagehost.catalog.key_names import INDEX_PREFIX, KeyColumns, digest
-from imagehost.catalog.records import JsonField
+from imagehost.catalog.key_names import INDEX_PREFIX, KeyColumns, digest, key_path
+from imagehost.catalog.records import JsonField, inlined_sql, sql_string
 
 _NAME = re.compile(rf"^{INDEX_PREFIX}[0-9a-f]{{12}}(?:_num|_str)?$")
 _PATH = re.compile(r'\$((?:\."[^"]*")+)')
@@ -64,10 +63,6 @@ Progress = Callable[[str, int, int], None]
 """(keys, ids done, ids in all) while PostgreSQL fills the columns of keys."""
 
 
-def key_path(key: str) -> tuple[str, ...]:
-    return tuple(key.split("."))
-
-
 def index_definitions(key: str, dialect: str) -> list[tuple[str, str]]:
     """(name, CREATE INDEX statement) for the indexes of one dotted key."""
     if dialect == "postgresql":
@@ -76,16 +71,11 @@ def index_definitions(key: str, dialect: str) -> list[tuple[str, str]]:
                         f"ON images ({held}, status)")
                 for index, held in ((names.number_index, names.number),
                                     (names.string_index, names.string))]
-    expressions = [_render(e) for e in JsonField(
+    expressions = [inlined_sql(e, dialect) for e in JsonField(
         key_path(key), dialect, column=column("data")).key_expressions()]
     held = ", ".join([*expressions, "status", "created_at"])
     name = f"{INDEX_PREFIX}{digest(key)}"
     return [(name, f"CREATE INDEX IF NOT EXISTS {name} ON images ({held})")]
-
-
-def _render(expression: object) -> str:
-    return str(expression.compile(  # type: ignore[attr-defined]
-        dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
 
 
 class DataIndexes:
@@ -126,8 +116,8 @@ class DataIndexes:
                         connection.exec_driver_sql(statement)
                         done = Built(name, key, time.perf_counter() - started)
                     if self.dialect == "postgresql":  # the key, read back by listing()
-                        quoted = key.replace("'", "''")
-                        connection.exec_driver_sql(f"COMMENT ON INDEX {name} IS '{quoted}'")
+                        connection.exec_driver_sql(
+                            f"COMMENT ON INDEX {name} IS {sql_string(key)}")
                     built.append(done)
                     report(done)
             # the planner must know how selective each index is: SQLite without statistics

@@ -15,10 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import Connection, Engine, literal_column, text
-from sqlalchemy.dialects import postgresql
 
-from imagehost.catalog.key_names import KeyColumns
-from imagehost.catalog.records import JsonField
+from imagehost.catalog.key_names import KeyColumns, key_path
+from imagehost.catalog.records import JsonField, inlined_sql
 
 FILL_BATCH = 10_000
 """Ids per filling transaction: each holds its rows' locks for a fraction of a second."""
@@ -27,15 +26,10 @@ LOCK_TIMEOUT = "10s"
 (waiting longer would hold up every query queued behind it)."""
 
 
-def _render(expression: object) -> str:
-    return str(expression.compile(  # type: ignore[attr-defined]
-        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
-
-
 def _values(key: str, data: object) -> tuple[str, str]:
     """The SQL of the key's number and string, read from `data` (a column or NEW.data)."""
-    field = JsonField(tuple(key.split(".")), "postgresql", column=data)
-    return _render(field.number()), _render(field.string())
+    field = JsonField(key_path(key), "postgresql", column=data)
+    return inlined_sql(field.number(), "postgresql"), inlined_sql(field.string(), "postgresql")
 
 
 def present(connection: Connection, key: str) -> bool:

@@ -11,6 +11,11 @@ _VERSION = "1"
 """Part of every digest: a change of what is indexed changes the names."""
 
 
+def key_path(key: str) -> tuple[str, ...]:
+    """The segments of a dotted key."""
+    return tuple(key.split("."))
+
+
 def digest(key: str) -> str:
     return hashlib.sha256(f"{_VERSION}:{key}".encode()).hexdigest()[:12]
 

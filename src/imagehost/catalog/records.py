@@ -49,6 +49,7 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.exc import DataError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
@@ -61,7 +62,7 @@ from imagehost.catalog.filters import (
     RecordQuery,
     SortKey,
 )
-from imagehost.catalog.key_names import INDEX_PREFIX, KeyColumns
+from imagehost.catalog.key_names import KeyColumns
 from imagehost.catalog.models import ImageRecord, ImageStatus, UTCDateTime
 from imagehost.catalog.status_counts import COUNTS
 
@@ -95,7 +96,7 @@ class JsonField:
         indexes arrays (as SQLite's $."a"."0" does not), so both dialects agree."""
         jsonpath = "strict $" + "".join(f'."{segment}"' for segment in self.path)
         return func.jsonb_path_query_first(
-            self.column, literal_column(f"{_sql_string(jsonpath)}::jsonpath"),
+            self.column, literal_column(f"{sql_string(jsonpath)}::jsonpath"),
             literal_column("'{}'::jsonb"), true())
 
     def _pg_text(self) -> Any:
@@ -103,11 +104,11 @@ class JsonField:
 
     def _pg_typed(self, kind: str, value: Any) -> Any:
         """`value` where the node is of JSON type `kind`, else NULL."""
-        return case((func.jsonb_typeof(self._pg_node()) == literal_column(_sql_string(kind)),
+        return case((func.jsonb_typeof(self._pg_node()) == literal_column(sql_string(kind)),
                      value), else_=None)
 
     def _sqlite_path(self) -> Any:
-        return literal_column(_sql_string(
+        return literal_column(sql_string(
             "$" + "".join(f'."{segment}"' for segment in self.path)))
 
     def extracted(self) -> ColumnElement[Any]:
@@ -397,12 +398,10 @@ class HeldIndexes:
         with self._lock:
             if (fresh := self._fresh()) is not None:  # read while this thread waited
                 return fresh
+            from imagehost.catalog.data_indexes import listing  # it compiles JsonField
+
             with self.engine.connect() as connection:
-                names = frozenset(connection.execute(text(
-                    "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                    "WHERE i.indrelid = 'images'::regclass AND i.indisvalid "
-                    "AND i.indexprs IS NULL AND c.relname LIKE :prefix"),
-                    {"prefix": INDEX_PREFIX.replace("_", r"\_") + "%"}).scalars())
+                names = frozenset(index.name for index in listing(connection) if index.valid)
             self._read = (time.monotonic(), names)
             return names
 
@@ -682,9 +681,15 @@ def _cursor_bind(column: Any, value: Any) -> Any:
     return literal(value, column_type) if column_type is not None else literal(value)
 
 
-def _sql_string(text: str) -> str:
+def sql_string(text: str) -> str:
     """`text` as an SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def inlined_sql(expression: ColumnElement[Any], dialect: str) -> str:
+    """The SQL of `expression` with its constants written in, for DDL (indexes, triggers)."""
+    compiler = postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()
+    return str(expression.compile(dialect=compiler, compile_kwargs={"literal_binds": True}))
 
 
 def _value_order(value: Any) -> tuple[int, float, str]:
