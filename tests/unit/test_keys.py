@@ -34,7 +34,8 @@ def test_malformed_original_keys_are_refused(key: str) -> None:
 
 
 @pytest.mark.parametrize("key", ["../etc/passwd", "a/../../b", "/abs", "a\\b", "a\x00b",
-                                 "a\nb", "a//b", "./a", "", "x" * 1025, ".tmp/x"])
+                                 "a\nb", "a\x1fb", "a\x7fb", "a//b", "./a", "", "x" * 1025,
+                                 ".tmp/x"])
 def test_store_keys_cannot_escape(key: str) -> None:
     with pytest.raises(InvalidKey):
         validate_key(key)
@@ -42,6 +43,11 @@ def test_store_keys_cannot_escape(key: str) -> None:
 
 def test_store_keys_may_have_folders() -> None:
     assert validate_key("plots/site-4/cam1.jpg") == "plots/site-4/cam1.jpg"
+
+
+@pytest.mark.parametrize("key", ["a b.jpg", "a~b.jpg", "a\x80b.jpg", "café.jpg", "a\u2028b.jpg"])
+def test_store_keys_refuse_only_ascii_control_characters(key: str) -> None:
+    assert validate_key(key) == key
 
 
 @pytest.mark.parametrize(("key", "content_type"), [

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 from imagehost.errors import InvalidKey
 
 MAX_KEY_LENGTH = 1024
 MAX_SEGMENT_BYTES = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def validate_key(key: str) -> str:
     """Return `key` if it is a safe relative path inside a store, else raise InvalidKey."""
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidKey(f"Invalid key: must be 1..{MAX_KEY_LENGTH} characters.")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+    if _CONTROL.search(key):
         raise InvalidKey("Invalid key: control characters are not allowed.")
     if "\\" in key:
         raise InvalidKey("Invalid key: backslashes are not allowed.")
