@@ -26,7 +26,7 @@ def in_heap(size):
             return low <= address < high
     return False
 threshold = int(sys.argv[2])
-READ = 256_000 + 33                       # the bytes of one of uvloop's largest reads
+READ = 256_000 + sys.getsizeof(b"")       # a bytes object of one of uvloop's largest reads
 photo = bytearray(threshold * 8)
 del photo                                 # glibc's own threshold now climbs to its size
 print(tuned, in_heap(threshold // 2), in_heap(threshold * 2), in_heap(READ))
